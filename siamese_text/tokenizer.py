@@ -1,0 +1,78 @@
+"""Text -> tokens: Unicode normalisation, lower-casing and spaCy's rule-based English tokenizer.
+
+No stop words are removed: "not" and "never" carry meaning in a paraphrase decision.
+spaCy is imported only when a tokenizer is first used, so `import siamese_text` stays light.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+# Brackets as Stanford CoreNLP writes them (the Quora BiMPM partition is CoreNLP-tokenised).
+_PTB_BRACKETS = {
+    "-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
+}
+_PTB_RE = re.compile("|".join(re.escape(k) for k in _PTB_BRACKETS))
+_SPACE_RE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """NFKC-normalise, lower-case, map CoreNLP bracket tokens back and collapse white space."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _PTB_RE.sub(lambda m: _PTB_BRACKETS[m.group(0)], text)
+    return _SPACE_RE.sub(" ", text).strip().lower()
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """How text becomes tokens; saved in the model folder so scoring splits text as training did."""
+
+    kind: str = "spacy-en"  # spaCy's rule-based English tokenizer (spacy.blank("en"))
+    lowercase: bool = True
+    max_chars: int = 20_000  # longer texts are cut here before tokenising (bounded time per text)
+
+
+class Tokenizer:
+    """Callable text -> list of token strings.
+
+    Args:
+        config: a TokenizerConfig; the default matches the bundled model.
+    """
+
+    def __init__(self, config: TokenizerConfig | None = None) -> None:
+        self.config = config or TokenizerConfig()
+        if self.config.kind != "spacy-en":
+            raise ValueError(f"unknown tokenizer kind {self.config.kind!r}; expected 'spacy-en'")
+        self._spacy = None
+
+    def _spacy_tokenizer(self):
+        if self._spacy is None:
+            import spacy  # deferred: importing spaCy costs about a second
+
+            self._spacy = spacy.blank("en").tokenizer
+        return self._spacy
+
+    def _prepare(self, text: str) -> str:
+        if not isinstance(text, str):
+            raise TypeError(f"expected a str, got {type(text).__name__}")
+        text = text[: self.config.max_chars]
+        if self.config.lowercase:
+            return normalize(text)
+        return _SPACE_RE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+    def __call__(self, text: str) -> list[str]:
+        """Tokens of one text; an empty or white-space-only text gives []."""
+        prepared = self._prepare(text)
+        if not prepared:
+            return []
+        return [t.text for t in self._spacy_tokenizer()(prepared) if not t.is_space]
+
+    def pipe(self, texts: Iterable[str]) -> Iterator[list[str]]:
+        """Tokens of many texts, in order."""
+        tok = self._spacy_tokenizer()
+        for text in texts:
+            prepared = self._prepare(text)
+            yield [t.text for t in tok(prepared) if not t.is_space] if prepared else []
