@@ -184,7 +184,7 @@ class Trainer:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(encoder.parameters(), c.clip_norm)
                 optimizer.step()
-                total += float(loss) * n
+                total += loss.item() * n
                 seen += n
             elapsed = time.perf_counter() - started
             val_e = model.energies([p.a for p in valid_pairs], [p.b for p in valid_pairs])
