@@ -1,0 +1,65 @@
+"""Tiny worlds built in-process: a dozen hand-written pairs and an 8-dimensional model."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+
+from siamese_text.encoder import Encoder, EncoderConfig
+from siamese_text.model import SiameseModel
+from siamese_text.pairs import Pair
+from siamese_text.vocab import Vocab
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+TOY_PAIRS = [
+    Pair("How do I learn Python?", "What is the best way to learn Python?", 1),
+    Pair("How do I learn Python?", "How do I bake bread at home?", 0),
+    Pair("Is it going to rain today?", "Will it rain today?", 1),
+    Pair("Is it going to rain today?", "Is it not going to rain today?", 0),
+    Pair("I like cats.", "I love cats.", 1),
+    Pair("I like cats.", "I never liked cats.", 0),
+    Pair("What is the capital of France?", "Which city is the capital of France?", 1),
+    Pair("What is the capital of France?", "What is the population of France?", 0),
+    Pair("How can I lose weight fast?", "What is the fastest way to lose weight?", 1),
+    Pair("How can I lose weight fast?", "How can I gain weight fast?", 0),
+    Pair("Where can I buy a cheap laptop?", "Where do I find an inexpensive laptop?", 1),
+    Pair("Where can I buy a cheap laptop?", "Where can I sell my old laptop?", 0),
+]
+
+
+def shared_file(*parts: str) -> Path:
+    """A file under ../shared/data, or skip the test when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"{path} is not available")
+    return path
+
+
+def make_tiny_model(subword_buckets: int = 64, pooling: str = "mean", energy: str = "cosine",
+                    seed: int = 0) -> SiameseModel:
+    """A ten-odd-token vocabulary and an 8-dimensional BiLSTM, random weights."""
+    torch.manual_seed(seed)
+    vocab = Vocab(["<pad>", "<unk>", "how", "do", "i", "learn", "python", "?", "bake", "bread", "not", "cats"])
+    config = EncoderConfig(vocab_size=len(vocab), embedding_dim=8, hidden_size=4, pooling=pooling,
+                           subword_buckets=subword_buckets, dropout=0.0)
+    return SiameseModel(Encoder(config), vocab, energy)
+
+
+@pytest.fixture(scope="session")
+def _tiny_model() -> SiameseModel:
+    return make_tiny_model()
+
+
+@pytest.fixture
+def tiny_model(_tiny_model) -> SiameseModel:
+    """A fresh deep copy per test, so no test sees another's changes."""
+    return copy.deepcopy(_tiny_model)
+
+
+@pytest.fixture(scope="session")
+def bundled_model() -> SiameseModel:
+    return SiameseModel.load()
