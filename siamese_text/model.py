@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,16 @@ from .vocab import Vocab
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
+
+
+@dataclass(frozen=True)
+class Match:
+    """One candidate returned by `SiameseModel.most_similar`."""
+
+    text: str  # the candidate
+    index: int  # its position in the candidates list
+    probability: float  # calibrated probability that it means the same as the query
+    paraphrase: bool  # probability >= the model's threshold
 
 
 class SiameseModel:
@@ -126,6 +136,37 @@ class SiameseModel:
     def is_paraphrase(self, a: str, b: str) -> bool:
         """True when the probability that a and b mean the same reaches the stored threshold."""
         return self.similarity(a, b) >= self.threshold
+
+    def most_similar(self, query: str, candidates: Sequence[str], k: int = 1,
+                     candidate_vectors: np.ndarray | None = None) -> list[Match]:
+        """The k candidates most likely to mean the same as `query`, best first.
+
+        One-shot matching: each candidate stands for a class (an FAQ entry, an intent), so a
+        new class is one new text, with no retraining.
+
+        Args:
+            query: the text to match.
+            candidates: the texts to choose from.
+            k: how many to return (fewer when there are fewer candidates).
+            candidate_vectors: `encode(candidates)`, to skip re-encoding a fixed list. (M, D)
+        Returns:
+            Match records, highest probability first; ties keep the candidates' order.
+        """
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        candidates = list(candidates)
+        if not candidates:
+            return []
+        vecs = self.encode(candidates) if candidate_vectors is None else np.asarray(candidate_vectors, np.float32)
+        if vecs.shape != (len(candidates), self.dim):
+            raise ValueError(f"candidate_vectors has shape {vecs.shape}, expected {(len(candidates), self.dim)}")
+        q = self.encode([query])  # (1, D)
+        e = pairwise_energy(torch.from_numpy(q), torch.from_numpy(vecs), self.energy).numpy()[0]  # (M,)
+        probs = self.calibration(e)
+        order = np.argsort(e, kind="stable")[:k]  # lowest energy = most alike
+        return [Match(candidates[i], int(i), float(probs[i]), bool(probs[i] >= self.threshold)) for i in order]
 
     # ----- persistence -----------------------------------------------------------------------
 
