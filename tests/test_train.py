@@ -1,0 +1,66 @@
+"""A tiny model learns the toy corpus: the loss falls, and training is deterministic."""
+
+import numpy as np
+import pytest
+import torch
+
+from siamese_text.pairs import Pair
+from siamese_text.train import Trainer, TrainConfig, length_batches, mine_triplets
+
+from conftest import TOY_PAIRS
+
+SMALL = dict(embedding_dim=8, hidden_size=8, subword_buckets=64, dropout=0.0)
+
+
+def _fit(loss="contrastive", energy="cosine", seed=0, epochs=8):
+    cfg = TrainConfig(loss=loss, energy=energy, epochs=epochs, batch_size=4, lr=0.02, patience=100,
+                      seed=seed, margin=0.5 if energy == "cosine" else 1.0)
+    trainer = Trainer(cfg, SMALL, progress=False)
+    model = trainer.fit(TOY_PAIRS, TOY_PAIRS, trained_on="toy")  # tiny world: validation = training
+    return trainer, model
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "online_contrastive", "triplet"])
+@pytest.mark.parametrize("energy", ["cosine", "euclidean", "manhattan"])
+def test_loss_goes_down(loss, energy):
+    trainer, model = _fit(loss, energy)
+    losses = [h["loss"] for h in trainer.history_]
+    assert losses[-1] < losses[0]
+    assert model.meta["trained_on"] == "toy" and 0.0 <= model.threshold <= 1.0
+
+
+def test_training_is_deterministic():
+    _, a = _fit(seed=1, epochs=3)
+    _, b = _fit(seed=1, epochs=3)
+    for (k, v), w in zip(a.encoder.state_dict().items(), b.encoder.state_dict().values()):
+        assert torch.equal(v, w), k
+
+
+def test_trained_model_separates_toy_pairs():
+    _, model = _fit(epochs=30)
+    probs = model.probabilities([p.a for p in TOY_PAIRS], [p.b for p in TOY_PAIRS])
+    labels = np.array([p.label for p in TOY_PAIRS])
+    assert probs[labels == 1].mean() > probs[labels == 0].mean()
+
+
+def test_length_batches_cover_everything_once():
+    import random
+
+    lengths = [5, 1, 3, 9, 2, 2, 7]
+    batches = length_batches(lengths, 3, random.Random(0))
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    assert all(1 <= len(b) <= 3 for b in batches)
+
+
+def test_mine_triplets_prefers_labelled_impostors():
+    pairs = [Pair("a", "b", 1), Pair("a", "c", 0), Pair("d", "e", 1)]
+    triplets = mine_triplets(pairs, seed=0)
+    assert triplets[0].anchor == "a" and triplets[0].positive == "b" and triplets[0].negative == "c"
+    assert all(t.negative not in (t.anchor, t.positive) for t in triplets)
+
+
+def test_config_rejects_nonsense():
+    with pytest.raises(ValueError):
+        TrainConfig(energy="chebyshev")
+    with pytest.raises(ValueError):
+        TrainConfig(epochs=0)
