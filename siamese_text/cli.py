@@ -144,7 +144,6 @@ def _score_stream(path: Path, fmt: str, m, as_json: bool, batch_size: int) -> No
     from .errors import SiameseTextError
     from .pairs import iter_pairs
 
-    source = Path("/dev/stdin") if str(path) == "-" else path
     buffer, correct, labelled, line_no = [], 0, 0, 0
 
     def flush() -> None:
@@ -164,7 +163,7 @@ def _score_stream(path: Path, fmt: str, m, as_json: bool, batch_size: int) -> No
                 typer.echo("\t".join(row + ([str(res["label"])] if "label" in res else [])))
         buffer.clear()
 
-    for pair in iter_pairs(source, fmt):
+    for pair in iter_pairs(path, fmt):
         line_no += 1
         for text, side in ((pair.a, "A"), (pair.b, "B")):
             if len(text) > MAX_TEXT_CHARS:

@@ -5,7 +5,9 @@ Richer corpus formats (SICK, STS-B, MRPC, PAWS, CSV/JSONL with named columns) li
 
 from __future__ import annotations
 
+import contextlib
 import random
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,19 +38,22 @@ class Triplet:
 
 
 def iter_tsv_lines(path: str | Path, errors: str = "strict") -> Iterator[tuple[int, list[str]]]:
-    """Yield (1-based line number, tab-separated fields) of a UTF-8 file, streaming.
+    """Yield (1-based line number, tab-separated fields) of a UTF-8 file ("-" = stdin), streaming.
 
     Bare quotes are ordinary characters (no CSV quoting). A BOM and trailing CR are dropped.
     Invalid UTF-8 raises SiameseTextError naming the file and line unless errors="replace".
     """
-    path = Path(path)
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise SiameseTextError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SiameseTextError(f"{path}: is a folder, not a file") from None
-    with fh:
+    if str(path) == "-":
+        fh, path = contextlib.nullcontext(sys.stdin.buffer), "<stdin>"
+    else:
+        path = Path(path)
+        try:
+            fh = open(path, "rb")
+        except FileNotFoundError:
+            raise SiameseTextError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise SiameseTextError(f"{path}: is a folder, not a file") from None
+    with fh as fh:
         for number, raw in enumerate(fh, start=1):
             try:
                 line = raw.decode("utf-8", errors=errors)

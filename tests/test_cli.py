@@ -1,0 +1,157 @@
+"""Every core command through typer's CliRunner, including the one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from siamese_text.cli import app
+
+from conftest import TOY_PAIRS, make_tiny_model
+
+runner = CliRunner()
+Q = "How do I learn Python?"
+
+
+def run(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def one_line_error(result, *needles):
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    text = result.output.strip()
+    assert text.startswith("error: ") and "\n" not in text and "Traceback" not in text, text
+    for needle in needles:
+        assert needle in text, text
+
+
+def test_score_json_orders_paraphrase_above_unrelated():
+    same = json.loads(run("score", Q, "What is the best way to learn Python?", "--json").stdout)
+    other = json.loads(run("score", Q, "How do I bake bread at home?", "--json").stdout)
+    for res in (same, other):
+        assert set(res) >= {"probability", "duplicate", "energy", "threshold"}
+        assert 0.0 <= res["probability"] <= 1.0
+        assert res["duplicate"] == (res["probability"] >= res["threshold"])
+    assert same["probability"] > other["probability"]
+    assert same["energy"] < other["energy"]
+
+
+def test_score_plain_text():
+    result = run("score", Q, "What is the best way to learn Python?")
+    assert result.exit_code == 0 and "probability" in result.stdout and "energy" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    make_tiny_model().save(path)
+    return path
+
+
+def test_score_pairs_streams_one_line_per_pair(tmp_path, tiny_dir):
+    f = tmp_path / "pairs.tsv"
+    f.write_text("".join(f"{p.a}\t{p.b}\t{int(p.label)}\n" for p in TOY_PAIRS))
+    result = run("score", "--pairs", f, "--model", tiny_dir, "--batch-size", "5")
+    assert result.exit_code == 0
+    rows = [line.split("\t") for line in result.stdout.strip().split("\n")]
+    assert len(rows) == len(TOY_PAIRS) and all(len(r) == 4 for r in rows)
+    assert [int(r[3]) for r in rows] == [int(p.label) for p in TOY_PAIRS]
+    js = run("score", "--pairs", f, "--model", tiny_dir, "--json")
+    objs = [json.loads(line) for line in js.stdout.strip().split("\n")]
+    assert len(objs) == len(TOY_PAIRS) and all("label" in o for o in objs)
+
+
+def test_score_pairs_without_labels_from_stdin(tiny_dir):
+    result = run("score", "--pairs", "-", "--model", tiny_dir, input="a b\tc d\nx\ty\n")
+    assert result.exit_code == 0
+    assert [len(line.split("\t")) for line in result.stdout.strip().split("\n")] == [3, 3]
+
+
+def test_score_rejects_empty_text():
+    one_line_error(run("score", "", "something"), "text A is empty")
+    one_line_error(run("score", "something", "   "), "text B is empty")
+
+
+def test_score_rejects_a_megabyte_line(tmp_path, tiny_dir):
+    f = tmp_path / "huge.tsv"
+    f.write_text("short\t" + "x" * 1_000_000 + "\n")
+    one_line_error(run("score", "--pairs", f, "--model", tiny_dir), "huge.tsv", "text B")
+
+
+def test_score_rejects_invalid_utf8(tmp_path, tiny_dir):
+    f = tmp_path / "bad.tsv"
+    f.write_bytes(b"fine\tfine too\n\xff\xfe\tbroken\n")
+    one_line_error(run("score", "--pairs", f, "--model", tiny_dir), "bad.tsv:2", "UTF-8")
+
+
+def test_missing_model_folder(tmp_path):
+    one_line_error(run("score", "a", "b", "--model", tmp_path / "nope"), "nope", "not found")
+
+
+def test_corrupted_model_folder(tmp_path, tiny_dir):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"garbage")
+    one_line_error(run("info", "--model", broken), "model.safetensors")
+
+
+def test_score_needs_two_texts_or_pairs():
+    one_line_error(run("score", "only one"), "two texts")
+
+
+def test_embed_writes_npy_and_never_overwrites(tmp_path, tiny_dir):
+    src = tmp_path / "lines.txt"
+    src.write_text("first line\n\nthird line\n")
+    out = tmp_path / "vec.npy"
+    assert run("embed", src, "--out", out, "--model", tiny_dir).exit_code == 0
+    vecs = np.load(out)
+    assert vecs.shape == (3, make_tiny_model().dim)
+    one_line_error(run("embed", src, "--out", out, "--model", tiny_dir), "already exists")
+    one_line_error(run("embed", src, "--out", src, "--model", tiny_dir, "--overwrite"), "over the input")
+    assert src.read_text() == "first line\n\nthird line\n"
+
+
+def test_embed_invalid_utf8(tmp_path, tiny_dir):
+    src = tmp_path / "bad.txt"
+    src.write_bytes(b"ok\n\xc3\x28\n")
+    one_line_error(run("embed", src, "--out", tmp_path / "v.npy", "--model", tiny_dir), "bad.txt:2")
+    assert not (tmp_path / "v.npy").exists()
+
+
+def test_info_shows_the_card():
+    result = run("info")
+    assert result.exit_code == 0
+    assert "trained on" in result.stdout and "threshold" in result.stdout
+    card = json.loads(run("info", "--json").stdout)
+    assert card["encoder"]["vocab_size"] > 2 and "calibration" in card
+
+
+def test_train_then_evaluate(tmp_path):
+    data = tmp_path / "toy.tsv"
+    data.write_text("".join(f"{p.a}\t{p.b}\t{int(p.label)}\n" for p in TOY_PAIRS * 3))
+    out = tmp_path / "model"
+    args = ["train", data, "--out", out, "--valid", data, "--epochs", "2", "--embedding-dim", "8",
+            "--hidden-size", "8", "--subword-buckets", "32", "--no-progress"]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert (out / "config.json").is_file()
+    one_line_error(run(*args), "not empty")  # an existing model is not overwritten silently
+    metrics = json.loads(run("evaluate", data, "--model", out, "--json").stdout)
+    assert metrics["n"] == len(TOY_PAIRS) * 3 and 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_train_rejects_bad_labels(tmp_path):
+    data = tmp_path / "bad.tsv"
+    data.write_text("a\tb\tyes\n")
+    one_line_error(run("train", data, "--out", tmp_path / "m"), "bad.tsv:1", "label")
+
+
+def test_help_lists_commands():
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("score", "embed", "info", "train", "evaluate"):
+        assert command in result.stdout
