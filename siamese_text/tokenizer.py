@@ -1,7 +1,9 @@
 """Text -> tokens: Unicode normalisation, lower-casing and spaCy's rule-based English tokenizer.
 
 No stop words are removed: "not" and "never" carry meaning in a paraphrase decision.
-spaCy is imported only when a tokenizer is first used, so `import siamese_text` stays light.
+By default spaCy's English rules are replayed by fast_tokenizer.py (same tokens as
+spacy.blank("en"), checked by tests/test_fast_tokenizer.py) so scoring never imports spaCy;
+backend="spacy" runs spaCy itself, imported only when a tokenizer is first used.
 """
 
 from __future__ import annotations
@@ -35,24 +37,37 @@ class TokenizerConfig:
     max_chars: int = 20_000  # longer texts are cut here before tokenising (bounded time per text)
 
 
+BACKENDS = ("fast", "spacy")
+
+
 class Tokenizer:
     """Callable text -> list of token strings.
 
     Args:
         config: a TokenizerConfig; the default matches the bundled model.
+        backend: "fast" (spaCy's rules in pure Python, loads in milliseconds) or "spacy"
+            (spaCy itself); both give the same tokens.
     """
 
-    def __init__(self, config: TokenizerConfig | None = None) -> None:
+    def __init__(self, config: TokenizerConfig | None = None, backend: str = "fast") -> None:
         self.config = config or TokenizerConfig()
         if self.config.kind != "spacy-en":
             raise ValueError(f"unknown tokenizer kind {self.config.kind!r}; expected 'spacy-en'")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown tokenizer backend {backend!r}; expected one of {BACKENDS}")
+        self.backend = backend
         self._spacy = None
 
     def _spacy_tokenizer(self):
+        """A callable text -> token strings (white-space tokens dropped)."""
         if self._spacy is None:
-            import spacy  # deferred: importing spaCy costs about a second
+            if self.backend == "fast":
+                self._spacy = _fast_english()
+            else:
+                import spacy  # deferred: importing spaCy costs about a second
 
-            self._spacy = spacy.blank("en").tokenizer
+                tok = spacy.blank("en").tokenizer
+                self._spacy = lambda text: [t.text for t in tok(text) if not t.is_space]
         return self._spacy
 
     def _prepare(self, text: str) -> str:
@@ -68,11 +83,24 @@ class Tokenizer:
         prepared = self._prepare(text)
         if not prepared:
             return []
-        return [t.text for t in self._spacy_tokenizer()(prepared) if not t.is_space]
+        return self._spacy_tokenizer()(prepared)
 
     def pipe(self, texts: Iterable[str]) -> Iterator[list[str]]:
         """Tokens of many texts, in order."""
         tok = self._spacy_tokenizer()
         for text in texts:
             prepared = self._prepare(text)
-            yield [t.text for t in tok(prepared) if not t.is_space] if prepared else []
+            yield tok(prepared) if prepared else []
+
+
+_FAST = None
+
+
+def _fast_english():
+    """The shared FastEnglishTokenizer (its rules are read once per process)."""
+    global _FAST
+    if _FAST is None:
+        from .fast_tokenizer import FastEnglishTokenizer
+
+        _FAST = FastEnglishTokenizer()
+    return _FAST
