@@ -20,6 +20,9 @@ __all__ = [
     "Trainer",
     "EncoderConfig",
     "SiameseTextError",
+    "Match",
+    "TextEncoder",
+    "SiameseClassifier",
 ]
 
 _WHERE = {
@@ -30,13 +33,18 @@ _WHERE = {
     "Trainer": "train",
     "EncoderConfig": "encoder",
     "SiameseTextError": "errors",
+    "Match": "model",
+    "TextEncoder": "protocols",
+    "SiameseClassifier": "estimator",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .encoder import EncoderConfig
     from .errors import SiameseTextError
-    from .model import SiameseModel
+    from .estimator import SiameseClassifier
+    from .model import Match, SiameseModel
     from .pairs import Pair, Triplet
+    from .protocols import TextEncoder
     from .train import TrainConfig, Trainer
 
 
