@@ -1,19 +1,27 @@
-"""Tokens -> ids -> padded tensors: what the Encoder eats.
+"""Tokens -> ids -> padded arrays: what the Encoder eats.
 
 A Featurizer turns each text into a `Features` record once (token ids plus the n-gram buckets of
-each token), and `collate` packs a list of them into the (B, T) tensors of `Encoder.forward`.
+each token); `pad_batch` packs a list of them into NumPy arrays with vectorised copies (no
+per-token Python loop), and `collate` wraps those as the tensors of `Encoder.forward`.
+Nothing here imports torch until `collate` is called, so the NumPy inference path stays light.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
-from .encoder import EncoderConfig
 from .tokenizer import Tokenizer
 from .vocab import Vocab, subword_ids
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .encoder import EncoderConfig
 
 
 @dataclass(frozen=True)
@@ -28,9 +36,12 @@ class Features:
 
 
 class Featurizer:
-    """text -> Features, with the tokenizer, vocabulary and encoder settings of one model."""
+    """text -> Features, with the tokenizer, vocabulary and encoder settings of one model.
 
-    def __init__(self, tokenizer: Tokenizer, vocab: Vocab, config: EncoderConfig) -> None:
+    `config` is an EncoderConfig, or anything with its max_tokens and subword_* attributes.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, vocab: Vocab, config: "EncoderConfig") -> None:
         self.tokenizer = tokenizer
         self.vocab = vocab
         self.config = config
@@ -47,30 +58,40 @@ class Featurizer:
         return [self.from_tokens(toks) for toks in self.tokenizer.pipe(texts)]
 
 
-def collate(batch: Sequence[Features], use_subwords: bool) -> dict[str, torch.Tensor]:
+def pad_batch(batch: Sequence[Features], use_subwords: bool) -> dict[str, np.ndarray]:
+    """Pad a batch into int64 arrays (the NumPy twin of `collate`).
+
+    Returns:
+        ids (B, T), lengths (B,), and with subwords: sub_ids (S,), sub_offsets (B*T,) and
+        sub_counts (B*T,) in `nn.EmbeddingBag` layout (position b*T + t owns
+        sub_ids[offsets[b*T+t] : offsets[b*T+t] + counts[b*T+t]]).
+    """
+    B = len(batch)
+    lengths = np.fromiter((len(f) for f in batch), dtype=np.int64, count=B)
+    T = int(lengths.max(initial=0)) or 1
+    mask = np.arange(T) < lengths[:, None]  # (B, T); row-major order = concatenation order
+    ids = np.zeros((B, T), dtype=np.int64)
+    ids[mask] = np.fromiter(chain.from_iterable(f.ids for f in batch), dtype=np.int64, count=int(lengths.sum()))
+    out = {"ids": ids, "lengths": lengths}
+    if use_subwords:
+        per_token = list(chain.from_iterable(f.subwords for f in batch))  # one tuple per real token
+        counts = np.zeros((B, T), dtype=np.int64)
+        counts[mask] = np.fromiter(map(len, per_token), dtype=np.int64, count=len(per_token))
+        counts = counts.reshape(-1)  # (B*T,)
+        offsets = np.zeros(B * T, dtype=np.int64)
+        np.cumsum(counts[:-1], out=offsets[1:])
+        sub_ids = np.fromiter(chain.from_iterable(per_token), dtype=np.int64, count=int(counts.sum()))
+        out.update(sub_ids=sub_ids, sub_offsets=offsets, sub_counts=counts)
+    return out
+
+
+def collate(batch: Sequence[Features], use_subwords: bool) -> dict[str, "torch.Tensor"]:
     """Pad a batch into the keyword arguments of `Encoder.forward`.
 
     Returns:
         ids (B, T) long, lengths (B,) long, and with subwords: sub_ids (S,) long,
         sub_offsets (B*T,) long, sub_counts (B*T,) long.
     """
-    B = len(batch)
-    T = max((len(f) for f in batch), default=0) or 1
-    ids = torch.zeros(B, T, dtype=torch.long)
-    lengths = torch.tensor([len(f) for f in batch], dtype=torch.long)
-    for i, f in enumerate(batch):
-        if f.ids:
-            ids[i, : len(f)] = torch.tensor(f.ids, dtype=torch.long)
-    out = {"ids": ids, "lengths": lengths}
-    if use_subwords:
-        flat: list[int] = []
-        counts = [0] * (B * T)
-        for i, f in enumerate(batch):
-            for t, grams in enumerate(f.subwords):
-                counts[i * T + t] = len(grams)
-                flat.extend(grams)
-        counts_t = torch.tensor(counts, dtype=torch.long)
-        offsets = torch.zeros(B * T, dtype=torch.long)
-        offsets[1:] = torch.cumsum(counts_t, 0)[:-1]
-        out.update(sub_ids=torch.tensor(flat, dtype=torch.long), sub_offsets=offsets, sub_counts=counts_t)
-    return out
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in pad_batch(batch, use_subwords).items()}
