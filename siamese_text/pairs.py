@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,18 @@ from pathlib import Path
 
 from .errors import SiameseTextError
 from .tokenizer import normalize
+
+
+# CoreNLP / Penn Treebank escapes in the BiMPM Quora partition. Undone once, by the readers of
+# that format, so every consumer (tokenizer, TF-IDF, a sentence-transformer) sees plain text.
+_CORENLP = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
+            "``": '"', "''": '"'}
+_CORENLP_RE = re.compile("|".join(re.escape(k) for k in _CORENLP))
+
+
+def undo_corenlp(text: str) -> str:
+    """Map CoreNLP's bracket and quote tokens (-LRB-, ``, '' ...) back to the characters."""
+    return _CORENLP_RE.sub(lambda m: _CORENLP[m.group(0)], text)
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,7 @@ def iter_pairs(path: str | Path, fmt: str = "tsv", errors: str = "strict",
         if fmt == "qqp-bimpm":
             if len(fields) < 3:
                 raise SiameseTextError(f"{where}: expected label, q1, q2, id separated by tabs; got {len(fields)} field(s)")
-            yield Pair(fields[1], fields[2], parse_label(fields[0], where))
+            yield Pair(undo_corenlp(fields[1]), undo_corenlp(fields[2]), parse_label(fields[0], where))
         elif fmt == "tsv":
             if len(fields) < 2 or len(fields) > 3 or (need_label and len(fields) != 3):
                 want = "text_a, text_b, label" if need_label else "text_a, text_b and an optional label"

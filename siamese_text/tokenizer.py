@@ -13,18 +13,15 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-# Brackets as Stanford CoreNLP writes them (the Quora BiMPM partition is CoreNLP-tokenised).
-_PTB_BRACKETS = {
-    "-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
-}
-_PTB_RE = re.compile("|".join(re.escape(k) for k in _PTB_BRACKETS))
 _SPACE_RE = re.compile(r"\s+")
 
 
 def normalize(text: str) -> str:
-    """NFKC-normalise, lower-case, map CoreNLP bracket tokens back and collapse white space."""
+    """NFKC-normalise, lower-case and collapse white space.
+
+    CoreNLP escapes (-LRB- ...) are undone by the corpus readers (pairs.undo_corenlp), not here.
+    """
     text = unicodedata.normalize("NFKC", text)
-    text = _PTB_RE.sub(lambda m: _PTB_BRACKETS[m.group(0)], text)
     return _SPACE_RE.sub(" ", text).strip().lower()
 
 
