@@ -127,12 +127,14 @@ def iter_pairs(path: str | Path, fmt: str = "tsv", errors: str = "strict",
             raise SiameseTextError(f"unknown pair format {fmt!r}; expected tsv or qqp-bimpm")
 
 
-def group_ids(pairs: Sequence[Pair]) -> list[int]:
+def text_components(pairs: Sequence[Pair], positive_only: bool = False) -> dict[str, int]:
     """Connected components of the graph whose nodes are normalised texts and edges are pairs.
 
+    Args:
+        positive_only: only genuine pairs (label 1) are edges, so the components are duplicate
+            groups (on Quora: all the phrasings of one question); every text still gets a group.
     Returns:
-        For each pair, the id of its component: pairs that share a text (directly or through a
-        chain of pairs) share a group.
+        normalised text -> component id, ids numbered in order of first appearance.
     """
     parent: dict[str, str] = {}
 
@@ -145,12 +147,23 @@ def group_ids(pairs: Sequence[Pair]) -> list[int]:
         return root
 
     keys = [(normalize(p.a), normalize(p.b)) for p in pairs]
-    for a, b in keys:
+    for (a, b), p in zip(keys, pairs):
         ra, rb = find(a), find(b)
-        if ra != rb:
+        if ra != rb and (not positive_only or p.label == 1):
             parent[max(ra, rb)] = min(ra, rb)
     roots: dict[str, int] = {}
-    return [roots.setdefault(find(a), len(roots)) for a, _ in keys]
+    out: dict[str, int] = {}
+    for a, b in keys:
+        out[a] = roots.setdefault(find(a), len(roots))
+        out[b] = roots.setdefault(find(b), len(roots))
+    return out
+
+
+def group_ids(pairs: Sequence[Pair]) -> list[int]:
+    """For each pair, the id of its connected component (see `text_components`): pairs that
+    share a text, directly or through a chain of pairs, share a group."""
+    component = text_components(pairs)
+    return [component[normalize(p.a)] for p in pairs]
 
 
 def split_pairs(pairs: Sequence[Pair], fractions: Sequence[float], seed: int = 0) -> list[list[Pair]]:
