@@ -38,6 +38,15 @@ class PairFormat(str, Enum):
     qqp_bimpm = "qqp-bimpm"
 
 
+def _corpus_formats() -> type[Enum]:
+    from .corpora import FORMATS  # light: no datasets/torch import
+
+    return Enum("CorpusFormat", {name.replace("-", "_"): name for name in FORMATS}, type=str)
+
+
+CorpusFormat = _corpus_formats()  # every corpus layout corpora.load_corpus reads (for train / evaluate)
+
+
 class EnergyChoice(str, Enum):
     euclidean = "euclidean"
     manhattan = "manhattan"
@@ -349,21 +358,169 @@ def train(
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Argument(help="Labelled pairs file.")],
-    fmt: Annotated[PairFormat, typer.Option("--format", help="Layout of DATA.")] = PairFormat.tsv,
+    fmt: Annotated[CorpusFormat, typer.Option("--format", help="Layout of DATA (see corpora/ for each).")] = "tsv",
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write PNG plots (ROC, precision-recall, "
+                      "energy histograms, reliability) into this folder; needs matplotlib.",
+                      show_default=False)] = None,
+    text_a: Annotated[Optional[str], typer.Option("--text-a", help="Column of the first text (tsv with a "
+                      "header, csv, jsonl).", show_default=False)] = None,
+    text_b: Annotated[Optional[str], typer.Option("--text-b", help="Column of the second text.",
+                      show_default=False)] = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="Column of the label.", show_default=False)] = None,
+    split: Annotated[Optional[str], typer.Option(help="Only rows of this split (SICK: TRAIN, TRIAL, TEST).",
+                     show_default=False)] = None,
+    binarize: Annotated[Optional[float], typer.Option(help="Graded corpora: gold score >= this counts as the "
+                        "same meaning (default: 4.0 for stsb and sick-relatedness).", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option(help="Write --report into a folder that already has files.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.", min=1)] = 256,
 ) -> None:
-    """Accuracy, precision, recall, F1 and ROC-AUC of a model on labelled pairs."""
+    """Accuracy, precision, recall, F1 (at the stored and the best threshold), ROC-AUC, average
+    precision, log loss, Brier score and calibration error of a model on labelled pairs; Pearson and
+    Spearman on graded corpora. With --report, also PNG plots.
+    """
     with user_errors():
-        from .evaluate import evaluate_pairs
-        from .pairs import read_pairs
+        from .corpora import DEFAULT_BINARIZE, GRADED_FORMATS, read_corpus
+        from .errors import SiameseTextError
+        from .evaluate import json_ready, metrics, score_pairs
 
-        metrics = evaluate_pairs(load_model(model), read_pairs(data, fmt.value))
+        if report is not None and report.exists() and (not report.is_dir() or any(report.iterdir())) \
+                and not overwrite:
+            raise SiameseTextError(f"{report}: exists and is not an empty folder (pass --overwrite to write "
+                                   f"the plots into it)")
+        name = fmt.value
+        corpus = read_corpus(data, name, text_a=text_a, text_b=text_b, label=label, split=split)
+        cut = (binarize if binarize is not None else DEFAULT_BINARIZE.get(name, 0.5)) \
+            if name in GRADED_FORMATS else None
+        if corpus.skipped_lines:
+            lines = ", ".join(map(str, corpus.skipped_lines[:5])) + (" ..." if len(corpus.skipped_lines) > 5 else "")
+            typer.echo(f"skipped {len(corpus.skipped_lines)} pair(s) with an empty text (line {lines})", err=True)
+        scored = score_pairs(load_model(model), corpus.pairs, binarize=cut, batch_size=batch_size)
+        results = json_ready(metrics(scored, cut))
+        if report is not None:
+            from .report import write_report
+
+            written = write_report(scored, report, title=f"{data.name} ({name}, {len(corpus.pairs):,} pairs)")
+            typer.echo(f"wrote {len(written)} plots to {report}", err=True)
         if as_json:
-            typer.echo(json.dumps(metrics))
+            typer.echo(json.dumps(results))
         else:
             typer.echo("\n".join(f"{k:<24} {v:.4f}" if isinstance(v, float) else f"{k:<24} {v}"
-                                 for k, v in metrics.items()))
+                                 for k, v in results.items()))
+
+
+class UnitChoice(str, Enum):
+    line = "line"
+    file = "file"
+
+
+class ErrorsChoice(str, Enum):
+    strict = "strict"
+    replace = "replace"
+
+
+@app.command()
+def dedup(
+    files: Annotated[list[Path], typer.Argument(help="UTF-8 text files ('-' reads stdin).", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the deduplicated files "
+                   "(same names as the inputs).", show_default=False)] = None,
+    report: Annotated[Optional[Path], typer.Option(help="JSONL file: one line per removed record, with the "
+                      "kept record it duplicates.", show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Probability at or above which two records are "
+                         "duplicates (default: the model's).", show_default=False)] = None,
+    unit: Annotated[UnitChoice, typer.Option(help="A record is a line, or a whole file.")] = UnitChoice.line,
+    errors: Annotated[ErrorsChoice, typer.Option(help="Invalid UTF-8: stop with an error, or replace the "
+                      "bad bytes with U+FFFD for comparison (outputs stay byte-identical).")] = ErrorsChoice.strict,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write only the report.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never an input).")] = False,
+    model: ModelOption = None,
+    progress: Annotated[bool, typer.Option(help="Progress bars on stderr (when it is a terminal).")] = True,
+    threads: Annotated[int, typer.Option(help="Threads for the encoder and the index (0 = the library "
+                       "default); one is often fastest on a busy machine.", min=0)] = 1,
+) -> None:
+    """Remove exact and near-duplicate records, keeping the first of each group.
+
+    Writes one file per input under --out with the kept lines, byte-identical and in order.
+    Blank lines are always kept. A record is removed only as a duplicate of an earlier record
+    that is kept.
+    """
+    with user_errors():
+        if out is None and not dry_run:
+            raise fail("give --out DIR for the deduplicated files (or --dry-run)", 2)
+        from .dedup import DedupConfig
+        from .records import dedup_files
+
+        m = load_model(model)
+        s = dedup_files([str(f) for f in files], None if dry_run else out, report, m, threshold, unit.value,
+                        errors.value, overwrite, progress and sys.stderr.isatty(), DedupConfig(threads=threads))
+        typer.echo(f"{s.records:,} records read ({s.blank:,} blank): kept {s.kept:,}, removed "
+                   f"{s.exact_removed:,} exact and {s.near_removed:,} near duplicates (threshold "
+                   f"{s.threshold:.4f}) in {s.seconds:.1f} s", err=True)
+        if not dry_run:
+            typer.echo(f"wrote {s.files_written} file(s) to {out}", err=True)
+        if report is not None:
+            typer.echo(f"report: {report}", err=True)
+
+
+@app.command()
+def index(
+    source: Annotated[Path, typer.Argument(help="Text file, one record per line ('-' reads stdin).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write.")],
+    model: ModelOption = None,
+    errors: Annotated[ErrorsChoice, typer.Option(help="Invalid UTF-8: stop, or replace bad bytes.")]
+    = ErrorsChoice.strict,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing index folder.")] = False,
+    progress: Annotated[bool, typer.Option(help="Progress bars on stderr (when it is a terminal).")] = True,
+) -> None:
+    """Build a persistent search index of a text collection (blank and repeated lines skipped)."""
+    with user_errors():
+        import tempfile
+
+        from .errors import SiameseTextError
+        from .records import iter_records, open_sources
+        from .search import TextIndex
+
+        if out.exists() and not (out.is_dir() and (overwrite or not any(out.iterdir()))):
+            raise SiameseTextError(f"{out}: already exists (pass --overwrite to replace it)")
+        with tempfile.TemporaryDirectory(prefix="siamese-index-") as spool:
+            (src,) = open_sources([str(source)], Path(spool))
+            texts, lines = [], []
+            for number, (_, text) in enumerate(iter_records(src, "line", errors.value), start=1):
+                if text.strip():
+                    texts.append(text)
+                    lines.append(number)
+        if not texts:
+            raise SiameseTextError(f"{source}: no non-blank lines to index")
+        idx = TextIndex.build(texts, load_model(model), lines=lines, progress=progress and sys.stderr.isatty(),
+                              model_path=model)
+        idx.save(out, overwrite=overwrite)
+        typer.echo(f"indexed {len(idx):,} distinct texts from {len(lines):,} lines "
+                   f"({'exact' if idx.meta['exact'] else 'IVF'} search) into {out}", err=True)
+
+
+@app.command()
+def search(
+    index_dir: Annotated[Path, typer.Argument(help="Folder written by `siamese-text index`.")],
+    query: Annotated[str, typer.Argument(help="The text to look for.")],
+    k: Annotated[int, typer.Option("-k", help="How many results.", min=1)] = 5,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per result.")] = False,
+) -> None:
+    """The indexed records nearest to QUERY, with their probability of being a duplicate."""
+    with user_errors():
+        from .search import TextIndex
+
+        check_text(query, "the query")
+        idx = TextIndex.load(index_dir, load_model(model) if model is not None else None)
+        for rank, hit in enumerate(idx.search(query, k), start=1):
+            if as_json:
+                typer.echo(json.dumps({"rank": rank, "line": hit.line, "text": hit.text,
+                                       "score": round(hit.score, 6), "duplicate": hit.duplicate},
+                                      ensure_ascii=False))
+            else:
+                typer.echo(f"{rank}\t{hit.score:.4f}\t{'duplicate' if hit.duplicate else 'different'}\t"
+                           f"line {hit.line}\t{hit.text}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

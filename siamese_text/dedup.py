@@ -1,0 +1,344 @@
+"""Near-duplicate removal over many texts, in stages a distributed engine can re-run one by one:
+
+    group_exact (normalised hash) -> embed (unique texts only) -> partition (vector index)
+    -> candidate_pairs (neighbour search within partitions) -> keep_first -> resolve
+
+Keep-first, no chaining: texts are taken in order, and a text is removed only when it is a
+duplicate of an earlier text that is KEPT; its `duplicate_of` always points at a kept text. So
+if A ~ B and B ~ C but not A ~ C, A and C are kept and B removed. Blank texts (empty or white
+space only) are always kept and never compared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .index import IndexConfig, Scoring, VectorIndex
+from .tokenizer import normalize
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """How hard to look for neighbours."""
+
+    k: int = 16  # neighbours fetched per text; raised (x4) for texts whose k neighbours all match
+    max_k: int = 256
+    batch_size: int = 256  # texts per encoder forward pass
+    chunk_size: int = 8192  # texts per encode call (bounds the tokenizer's memory)
+    search_chunk: int = 4096  # queries per index search call
+    threads: int = 0  # torch and faiss threads while deduplicating; 0 leaves them as they are
+    index: IndexConfig = field(default_factory=IndexConfig)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """One removed text: its position, the kept text it duplicates, the score, exact or not."""
+
+    index: int
+    duplicate_of: int  # always an earlier, kept text
+    score: float  # probability (or cosine for a plain encoder); 1.0 for an exact duplicate
+    exact: bool  # same text after normalisation (NFKC, lower case, white space collapsed)
+
+
+@dataclass(frozen=True)
+class DedupResult:
+    """Outcome of `dedup`, one entry per input text.
+
+    Attributes:
+        duplicate_of: (N,) int64, the kept text each removed text duplicates; -1 = kept.
+        scores: (N,) float64, score against that kept text (0 for kept texts).
+        exact: (N,) bool, removed as an exact (normalised) duplicate.
+        threshold: the score at or above which two texts were called duplicates.
+    """
+
+    duplicate_of: np.ndarray
+    scores: np.ndarray
+    exact: np.ndarray
+    threshold: float
+
+    @property
+    def kept(self) -> list[int]:
+        """Positions of the kept texts, in order."""
+        return np.flatnonzero(self.duplicate_of < 0).tolist()
+
+    @property
+    def removed(self) -> list[Removed]:
+        """The removed texts, in order, each with its kept twin."""
+        return [Removed(int(i), int(self.duplicate_of[i]), float(self.scores[i]), bool(self.exact[i]))
+                for i in np.flatnonzero(self.duplicate_of >= 0)]
+
+    @property
+    def n_exact(self) -> int:
+        return int(self.exact.sum())
+
+    @property
+    def n_near(self) -> int:
+        return int((self.duplicate_of >= 0).sum()) - self.n_exact
+
+
+def is_blank(text: str) -> bool:
+    """Blank texts (empty or white space only) are kept and never deduplicated."""
+    return not text.strip()
+
+
+class ExactGroups:
+    """Stage 1: records with the same normalised text share a unique id (streaming).
+
+    Attributes (after the last `add`):
+        unique_of: record -> unique id (-1 for a blank record).
+        first: unique id -> the record where that text first appears.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[bytes, int] = {}
+        self.unique_of = array("q")
+        self.first = array("q")
+
+    def find(self, text: str) -> int | None:
+        """Unique id of a text seen before, else None."""
+        return self._ids.get(_key(text))
+
+    def add(self, text: str) -> bool:
+        """Register the next record; True when it is the first of a new unique text."""
+        if is_blank(text):
+            self.unique_of.append(-1)
+            return False
+        uid = self._ids.setdefault(_key(text), len(self._ids))
+        self.unique_of.append(uid)
+        if uid == len(self.first):
+            self.first.append(len(self.unique_of) - 1)
+            return True
+        return False
+
+
+def _key(text: str) -> bytes:
+    """128-bit hash of the normalised text (NFKC, lower case, white space collapsed)."""
+    return hashlib.blake2b(normalize(text).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def embed(texts: Sequence[str], encoder, scoring: Scoring, config: DedupConfig | None = None,
+          progress: bool = False) -> np.ndarray:
+    """Stage 2: prepared embeddings of the (unique) texts, in chunks of similar length. -> (U, D)"""
+    config = config or DedupConfig()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: np.ndarray | None = None
+    with _bar(len(texts), "embedding", progress) as bar:
+        for start in range(0, len(order), config.chunk_size):
+            idx = order[start : start + config.chunk_size]
+            chunk = [texts[i] for i in idx]
+            try:
+                vecs = encoder.encode(chunk, batch_size=config.batch_size)
+            except TypeError:  # a plain encoder without batch_size
+                vecs = encoder.encode(chunk)
+            vecs = scoring.prepare(vecs)
+            if out is None:
+                out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[idx] = vecs
+            bar.update(len(idx))
+    return out if out is not None else np.zeros((0, 1), dtype=np.float32)
+
+
+def partition(vectors: np.ndarray, scoring: Scoring, config: DedupConfig | None = None,
+              exact: bool | None = None) -> VectorIndex:
+    """Stage 3: index the vectors; beyond `exact_limit` they are split into IVF cells."""
+    return VectorIndex.build(vectors, scoring.energy, (config or DedupConfig()).index, exact)
+
+
+def candidate_pairs(index: VectorIndex, vectors: np.ndarray, scoring: Scoring,
+                    config: DedupConfig | None = None, progress: bool = False):
+    """Stage 4: every pair of neighbours whose score reaches the threshold.
+
+    Each text asks for its k nearest neighbours; a text whose k neighbours all match asks again
+    with 4k (up to max_k), so large groups are not cut off. Both directions of a pair count.
+    Returns:
+        later (E,), earlier (E,) int64 and score (E,) float64, sorted by (later, earlier).
+    """
+    config = config or DedupConfig()
+    n = len(vectors)
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    todo, k = np.arange(n), config.k
+    with _bar(n, "searching", progress) as bar:
+        while len(todo) and n > 1:
+            want = min(k + 1, n)  # + 1: a text finds itself
+            saturated = []
+            for start in range(0, len(todo), config.search_chunk):
+                q = todo[start : start + config.search_chunk]
+                energies, ids = index.search(vectors[q], want)  # (C, want)
+                with np.errstate(over="ignore"):
+                    scores = np.asarray(scoring.to_score(energies), dtype=np.float64)  # (C, want)
+                hit = (ids >= 0) & (ids != q[:, None]) & (scores >= scoring.threshold)
+                rows, cols = np.nonzero(hit)
+                a, b = q[rows], ids[rows, cols]
+                found.append((np.maximum(a, b), np.minimum(a, b), scores[rows, cols]))
+                if want < n and k < config.max_k:
+                    saturated.append(q[hit.sum(1) >= want - 1])
+                if k == config.k:
+                    bar.update(len(q))
+            todo = np.concatenate(saturated) if saturated else todo[:0]
+            k = min(4 * k, config.max_k)
+    if not found:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), np.zeros(0)
+    later, earlier, score = (np.concatenate(x) for x in zip(*found))
+    _, first = np.unique(later * n + earlier, return_index=True)  # sorted by (later, earlier)
+    return later[first], earlier[first], score[first]
+
+
+def keep_first(n: int, later: np.ndarray, earlier: np.ndarray, score: np.ndarray):
+    """Stage 5: walk texts in order; drop a text that matches an earlier KEPT text (no chaining).
+
+    Returns:
+        dup_of (n,) int64 (-1 = kept) and best (n,) float64, the score against that kept text
+        (the highest-scoring kept match; ties go to the earliest).
+    """
+    dup_of = np.full(n, -1, dtype=np.int64)
+    best = np.zeros(n, dtype=np.float64)
+    if len(later) == 0:
+        return dup_of, best
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(later)) + 1, [len(later)]])
+    for s, e in zip(starts[:-1].tolist(), starts[1:].tolist()):
+        cand = earlier[s:e]
+        live = dup_of[cand] < 0  # candidates that were kept (all are earlier, so decided)
+        if live.any():
+            j = int(np.argmax(np.where(live, score[s:e], -np.inf)))
+            dup_of[later[s]], best[later[s]] = cand[j], score[s + j]
+    return dup_of, best
+
+
+def resolve(groups: ExactGroups, dup_of: np.ndarray, best: np.ndarray, threshold: float) -> DedupResult:
+    """Stage 6: from unique texts back to records (exact repeats follow their first copy)."""
+    uid = np.frombuffer(groups.unique_of, dtype=np.int64) if len(groups.unique_of) else np.zeros(0, np.int64)
+    first = np.frombuffer(groups.first, dtype=np.int64) if len(groups.first) else np.zeros(0, np.int64)
+    n = len(uid)
+    out_dup = np.full(n, -1, dtype=np.int64)
+    out_score = np.zeros(n, dtype=np.float64)
+    exact = np.zeros(n, dtype=bool)
+    real = np.flatnonzero(uid >= 0)
+    u = uid[real]
+    near = dup_of[u] >= 0  # the text's first copy is itself a near duplicate of a kept text
+    out_dup[real[near]] = first[dup_of[u[near]]]
+    out_score[real[near]] = best[u[near]]
+    repeat = ~near & (first[u] != real)  # a later copy of a kept text
+    out_dup[real[repeat]] = first[u[repeat]]
+    out_score[real[repeat]] = 1.0
+    exact[real[repeat]] = True
+    return DedupResult(out_dup, out_score, exact, threshold)
+
+
+def near_duplicates(texts: Sequence[str], encoder, scoring: Scoring, config: DedupConfig | None = None,
+                    progress: bool = False, exact_search: bool | None = None):
+    """Stages 2-5 on distinct texts. -> dup_of (U,), best (U,) as `keep_first`."""
+    with threads((config or DedupConfig()).threads):
+        vectors = embed(texts, encoder, scoring, config, progress)
+        index = partition(vectors, scoring, config, exact_search)
+        return keep_first(len(texts), *candidate_pairs(index, vectors, scoring, config, progress))
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """Run torch and faiss on n threads inside the block (n = 0: leave them alone). On a busy
+    machine one thread is often much faster than several that wait for each other."""
+    if n <= 0:
+        yield
+        return
+    import faiss
+    import torch
+
+    before_torch, before_faiss = torch.get_num_threads(), faiss.omp_get_max_threads()
+    torch.set_num_threads(n)
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before_torch)
+        faiss.omp_set_num_threads(before_faiss)
+
+
+def dedup(texts: Sequence[str], model=None, threshold: float | None = None,
+          config: DedupConfig | None = None, progress: bool = False) -> DedupResult:
+    """Remove exact and near duplicates, keeping the first text of each group.
+
+    Args:
+        texts: the texts, in the order that decides which one is kept.
+        model: a SiameseModel (default: the bundled one) or any object with
+            `encode(list[str]) -> (N, D) ndarray` (then `threshold` is a cosine similarity).
+        threshold: a probability (default: the model's own threshold).
+    Returns:
+        A DedupResult: kept positions, and each removed text with its kept twin and score.
+    """
+    if isinstance(texts, str):
+        raise TypeError("dedup takes a list of texts")
+    encoder = model if model is not None else _default_model()
+    scoring = Scoring.for_encoder(encoder, threshold)
+    groups = ExactGroups()
+    for text in texts:
+        groups.add(text)
+    unique = [texts[i] for i in groups.first]
+    dup_of, best = near_duplicates(unique, encoder, scoring, config, progress)
+    return resolve(groups, dup_of, best, scoring.threshold)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A query text that duplicates a corpus text."""
+
+    query: int
+    corpus: int  # the best-scoring corpus text (for an exact match: its first copy)
+    score: float  # 1.0 for an exact match
+    exact: bool
+
+
+def find_duplicates(query_texts: Sequence[str], corpus_texts: Sequence[str], model=None,
+                    threshold: float | None = None, config: DedupConfig | None = None) -> list[Match | None]:
+    """For each query, the corpus text it duplicates, or None (incremental dedup of new texts
+    against an existing set). Queries are not compared with each other: run `dedup` for that.
+
+    Returns:
+        One entry per query, in order; blank queries give None.
+    """
+    encoder = model if model is not None else _default_model()
+    scoring = Scoring.for_encoder(encoder, threshold)
+    config = config or DedupConfig()
+    groups = ExactGroups()
+    for text in corpus_texts:
+        groups.add(text)
+    first = list(groups.first)
+    out: list[Match | None] = [None] * len(query_texts)
+    todo = []
+    for qi, text in enumerate(query_texts):
+        if is_blank(text):
+            continue
+        uid = groups.find(text)
+        if uid is not None:
+            out[qi] = Match(qi, first[uid], 1.0, True)
+        else:
+            todo.append(qi)
+    if todo and first:
+        index = partition(embed([corpus_texts[i] for i in first], encoder, scoring, config), scoring, config)
+        queries = embed([query_texts[i] for i in todo], encoder, scoring, config)
+        energies, ids = index.search(queries, 1)  # (Q, 1)
+        with np.errstate(over="ignore"):
+            scores = np.asarray(scoring.to_score(energies[:, 0]), dtype=np.float64)
+        for qi, uid, score in zip(todo, ids[:, 0].tolist(), scores.tolist()):
+            if uid >= 0 and score >= scoring.threshold:
+                out[qi] = Match(qi, first[uid], score, False)
+    return out
+
+
+def _default_model():
+    from .model import SiameseModel
+
+    return SiameseModel.load()
+
+
+def _bar(total: int, description: str, enabled: bool):
+    """A tqdm bar on stderr when enabled, a silent one otherwise (the library never prints)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="text", leave=False, disable=not enabled)
