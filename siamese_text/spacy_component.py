@@ -57,8 +57,9 @@ class SiameseSimilarity:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.name = name
         self.batch_size = batch_size
-        self._source = None if model is None or hasattr(model, "encode") else str(model)
-        self._model = model if hasattr(model, "encode") else None
+        is_folder = model is None or isinstance(model, (str, Path))  # (a str has .encode too)
+        self._source = str(model) if is_folder and model is not None else None
+        self._model = None if is_folder else model
 
     @property
     def model(self) -> "SiameseModel":
