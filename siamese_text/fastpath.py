@@ -1,0 +1,194 @@
+"""The Encoder's forward pass in NumPy: same numbers as encoder.py, without importing torch.
+
+Weights come from model.safetensors through `safetensors.numpy` under the names of the torch
+state dict (embedding.weight, subword.weight, lstm.weight_ih_l0[_reverse], ..., projection.*).
+The LSTM follows torch.nn.LSTM (gates i, f, g, o; b_ih + b_hh) and runs like a packed sequence:
+rows are sorted by length so that at step t only the first n_t rows, those still running, are
+computed. tests/test_fastpath.py checks the output against the torch Encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+POOLINGS = ("mean", "max", "last")
+
+
+def expected_shapes(config) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every weight the Encoder of `config` (an EncoderConfig or alike) holds."""
+    c = config
+    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (c.vocab_size, c.embedding_dim)}
+    if c.subword_buckets:
+        shapes["subword.weight"] = (c.subword_buckets, c.embedding_dim)
+    for layer in range(c.num_layers):
+        n_in = c.embedding_dim if layer == 0 else 2 * c.hidden_size
+        for suffix in ("", "_reverse"):
+            shapes[f"lstm.weight_ih_l{layer}{suffix}"] = (4 * c.hidden_size, n_in)
+            shapes[f"lstm.weight_hh_l{layer}{suffix}"] = (4 * c.hidden_size, c.hidden_size)
+            shapes[f"lstm.bias_ih_l{layer}{suffix}"] = (4 * c.hidden_size,)
+            shapes[f"lstm.bias_hh_l{layer}{suffix}"] = (4 * c.hidden_size,)
+    if c.output_dim:
+        shapes["projection.weight"] = (c.output_dim, 2 * c.hidden_size)
+        shapes["projection.bias"] = (c.output_dim,)
+    return shapes
+
+
+class NumpyEncoder:
+    """One tower of the Siamese network, evaluated with NumPy (inference only, no dropout).
+
+    Args:
+        config: the EncoderConfig (or an object with the same attributes).
+        weights: the Encoder's state dict as arrays (any float dtype; kept as float32).
+    """
+
+    def __init__(self, config, weights: Mapping[str, np.ndarray]) -> None:
+        if config.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {config.pooling!r}")
+        self.config = config
+        H = config.hidden_size
+        w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.embedding = w["embedding.weight"]  # (V, E)
+        self.subword = w.get("subword.weight") if config.subword_buckets else None  # (S, E)
+        self._bags: np.ndarray | None = None  # cache: mean n-gram vector of each known word id
+        self._has_bag: np.ndarray | None = None
+        # torch's gate order is i, f, g, o; reorder to i, f, o, g so one sigmoid covers 3H columns.
+        order = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+        self.layers = []  # per layer: [(W_ih^T (in, 4H), W_hh^T (H, 4H), bias (4H,)) forward, backward]
+        for layer in range(config.num_layers):
+            dirs = []
+            for suffix in ("", "_reverse"):
+                name = f"l{layer}{suffix}"
+                dirs.append((np.ascontiguousarray(w[f"lstm.weight_ih_{name}"][order].T),
+                             np.ascontiguousarray(w[f"lstm.weight_hh_{name}"][order].T),
+                             (w[f"lstm.bias_ih_{name}"] + w[f"lstm.bias_hh_{name}"])[order]))
+            self.layers.append(dirs)
+        self.projection = None
+        if config.output_dim:
+            self.projection = (np.ascontiguousarray(w["projection.weight"].T), w["projection.bias"])
+
+    def _bag_means(self, sub_ids, sub_offsets, sub_counts, positions: np.ndarray) -> np.ndarray:
+        """Mean n-gram vector of each given position (all must have n-grams). -> (P, E)"""
+        counts = sub_counts[positions]
+        starts = np.zeros(len(positions), dtype=np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        # flat index of every n-gram of the chosen positions, in order
+        take = np.repeat(sub_offsets[positions] - starts, counts) + np.arange(int(counts.sum()))
+        sums = np.add.reduceat(self.subword[sub_ids[take]], starts, axis=0)  # (P, E)
+        return sums / counts[:, None].astype(np.float32)
+
+    def embed(self, ids: np.ndarray, sub_ids=None, sub_offsets=None, sub_counts=None) -> np.ndarray:
+        """Token vectors: word vector plus the mean of its n-gram vectors. (B, T) -> (B, T, E)
+
+        A known word's n-grams depend only on its id, so their mean is computed once per id and
+        cached (most words of a corpus repeat); unknown words (id 1) are computed every time.
+        """
+        x = self.embedding[ids]  # (B, T, E)
+        if self.subword is None or sub_ids is None or not len(sub_ids):
+            return x
+        B, T, E = x.shape
+        flat_ids = ids.reshape(-1)
+        filled = np.flatnonzero(sub_counts)  # positions with at least one n-gram
+        known = filled[flat_ids[filled] >= 2]
+        unknown = filled[flat_ids[filled] < 2]
+        if self._bags is None:
+            self._bags = np.zeros_like(self.embedding)  # (V, E), row i valid once _has_bag[i]
+            self._has_bag = np.zeros(len(self.embedding), dtype=bool)
+        new_ids, first = np.unique(flat_ids[known], return_index=True)
+        todo = ~self._has_bag[new_ids]
+        if todo.any():
+            self._bags[new_ids[todo]] = self._bag_means(sub_ids, sub_offsets, sub_counts, known[first[todo]])
+            self._has_bag[new_ids[todo]] = True
+        x = x.reshape(B * T, E)
+        x[known] += self._bags[flat_ids[known]]
+        if len(unknown):
+            x[unknown] += self._bag_means(sub_ids, sub_offsets, sub_counts, unknown)
+        return x.reshape(B, T, E)
+
+    def _run_direction(self, x: np.ndarray, steps: np.ndarray, params, reverse: bool):
+        """One LSTM direction over rows sorted by length, longest first.
+
+        x: (B, T, n_in); steps[t] = number of rows still running at step t.
+        Returns: outputs (B, T, H) with zeros past each row's end, and the final state h (B, H).
+        """
+        w_ih, w_hh, bias = params
+        B, T, _ = x.shape
+        H = w_hh.shape[0]
+        xw = (x.reshape(B * T, -1) @ w_ih).reshape(B, T, 4 * H)  # (B, T, 4H)
+        xw += bias
+        out = np.zeros((B, T, H), dtype=np.float32)
+        h = np.zeros((B, H), dtype=np.float32)
+        c = np.zeros((B, H), dtype=np.float32)
+        gates_buf = np.empty((B, 4 * H), dtype=np.float32)
+        tmp_buf = np.empty((B, H), dtype=np.float32)
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            n = steps[t]
+            if n == 0:
+                continue
+            gates, tmp, c_n = gates_buf[:n], tmp_buf[:n], c[:n]
+            np.matmul(h[:n], w_hh, out=gates)
+            gates += xw[:n, t]  # (n, 4H) in order i, f, o, g
+            sig = gates[:, : 3 * H]
+            np.multiply(sig, 0.5, out=sig)  # sigmoid(x) = 0.5 * tanh(x / 2) + 0.5, in place
+            np.tanh(sig, out=sig)
+            sig *= 0.5
+            sig += 0.5
+            np.tanh(gates[:, 3 * H :], out=tmp)  # g
+            tmp *= sig[:, :H]  # i * g
+            c_n *= sig[:, H : 2 * H]  # f * c
+            c_n += tmp
+            np.tanh(c_n, out=tmp)
+            np.multiply(sig[:, 2 * H :], tmp, out=h[:n])  # o * tanh(c)
+            out[:n, t] = h[:n]
+        return out, h
+
+    def __call__(self, ids: np.ndarray, lengths: np.ndarray, sub_ids=None, sub_offsets=None,
+                 sub_counts=None) -> np.ndarray:
+        """(B, T) ids, (B,) lengths [, n-grams in EmbeddingBag layout] -> (B, D) float32 vectors.
+
+        A row of length 0 gives a zero vector, as in the torch Encoder.
+        """
+        ids = np.asarray(ids)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        B, T = ids.shape
+        x = self.embed(ids, sub_ids, sub_offsets, sub_counts)  # (B, T, E)
+        order = np.argsort(-lengths, kind="stable")  # longest first, as a packed sequence
+        x, lens = x[order], lengths[order]
+        steps = (lens[None, :] > np.arange(T)[:, None]).sum(1)  # (T,) rows running at step t
+        finals = None
+        for dirs in self.layers:
+            fwd, h_f = self._run_direction(x, steps, dirs[0], reverse=False)
+            bwd, h_b = self._run_direction(x, steps, dirs[1], reverse=True)
+            x = np.concatenate([fwd, bwd], axis=2)  # (B, T, 2H)
+            finals = (h_f, h_b)
+        pooling = self.config.pooling
+        if pooling == "mean":
+            pooled = x.sum(1) / np.maximum(lens, 1)[:, None].astype(np.float32)  # (B, 2H); pads are 0
+        elif pooling == "max":
+            mask = np.arange(T)[None, :, None] < lens[:, None, None]  # (B, T, 1)
+            pooled = np.where(mask, x, -np.inf).max(1)  # (B, 2H)
+        else:
+            pooled = np.concatenate(finals, axis=1)  # (B, 2H)
+        pooled = np.where(lens[:, None] > 0, pooled, 0.0).astype(np.float32)
+        if self.projection is not None:
+            w, b = self.projection
+            pooled = np.where(lens[:, None] > 0, pooled @ w + b, 0.0).astype(np.float32)  # (B, D)
+        result = np.empty_like(pooled)
+        result[order] = pooled
+        return result
+
+
+def pairwise_rows_energy(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
+    """Row-wise energy, as energy.py computes it in torch. (N, D), (N, D) -> (N,); lower = closer."""
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    if kind == "euclidean":
+        return np.sqrt(np.maximum(((a - b) ** 2).sum(-1), 1e-12))
+    if kind == "manhattan":
+        return np.abs(a - b).sum(-1)
+    if kind == "cosine":
+        na = np.maximum(np.linalg.norm(a, axis=-1), 1e-8)
+        nb = np.maximum(np.linalg.norm(b, axis=-1), 1e-8)
+        return 1.0 - ((a / na[:, None]) * (b / nb[:, None])).sum(-1)
+    raise ValueError(f"unknown energy {kind!r}")

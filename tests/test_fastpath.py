@@ -1,0 +1,127 @@
+"""The NumPy path (fastpath.NumpyEncoder, fast_model.FastModel) must give the torch Encoder's numbers."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from siamese_text.encoder import Encoder, EncoderConfig
+from siamese_text.errors import SiameseTextError
+from siamese_text.fast_model import FastModel, UnsupportedModel
+from siamese_text.fastpath import NumpyEncoder, expected_shapes, pairwise_rows_energy
+from siamese_text.features import Featurizer, collate, pad_batch
+from siamese_text.model import DEFAULT_MODEL_DIR, SiameseModel
+from siamese_text.tokenizer import Tokenizer
+from siamese_text.vocab import Vocab
+
+TOKENS = ["<pad>", "<unk>", "how", "do", "i", "learn", "python", "?", "what", "is", "the", "best", "way", "not"]
+TEXTS = ["How do I learn Python?", "What is the best way to learn python?", "", "not", "zebra unicorn ?",
+         "how how how do do i i learn learn python python what is is the best way ? ? ?"]
+
+
+def _tiny_encoder(seed: int, **options) -> Encoder:
+    torch.manual_seed(seed)
+    encoder = Encoder(EncoderConfig(vocab_size=len(TOKENS), embedding_dim=6, hidden_size=5, **options)).eval()
+    with torch.no_grad():  # the default init leaves biases small; make every weight matter
+        for p in encoder.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    return encoder
+
+
+SETTINGS = [dict(pooling=p, subword_buckets=b, num_layers=n, output_dim=o)
+            for p, b, n, o in itertools.product(["mean", "max", "last"], [0, 32], [1, 2], [0, 3])]
+
+
+@pytest.mark.parametrize("options", SETTINGS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_numpy_encoder_equals_torch(options):
+    encoder = _tiny_encoder(len(str(options)), **options)
+    featurizer = Featurizer(Tokenizer(), Vocab(TOKENS), encoder.config)
+    feats = featurizer(TEXTS)
+    use_sub = bool(options["subword_buckets"])
+    weights = {k: v.detach().numpy() for k, v in encoder.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in weights.items()} == expected_shapes(encoder.config)
+    fast = NumpyEncoder(encoder.config, weights)
+    with torch.inference_mode():
+        expected = encoder(**collate(feats, use_sub)).numpy()  # (B, D), unsorted rows
+    got = fast(**pad_batch(feats, use_sub))
+    assert got.shape == expected.shape == (len(TEXTS), encoder.config.dim)
+    assert np.abs(got - expected).max() < 1e-4
+    assert np.all(got[2] == 0)  # the empty text
+    again = fast(**pad_batch(feats, use_sub))  # second call goes through the n-gram cache
+    assert np.abs(again - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize("energy", ["cosine", "euclidean", "manhattan"])
+def test_numpy_energies_equal_torch(energy):
+    from siamese_text.energy import energy_fn
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(7, 4)).astype(np.float32), rng.normal(size=(7, 4)).astype(np.float32)
+    a[0] = 0.0  # a zero vector (an empty text)
+    b[1] = a[1]  # identical vectors: energy 0
+    expected = energy_fn(energy)(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    got = pairwise_rows_energy(a, b, energy)
+    assert np.abs(got - expected).max() < 1e-5
+    assert got[1] == pytest.approx(0.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_fast_model_loads_a_saved_folder(tmp_path, dtype):
+    encoder = _tiny_encoder(1, pooling="max", subword_buckets=32)
+    model = SiameseModel(encoder, Vocab(TOKENS), "euclidean", threshold=0.3)
+    model.save(tmp_path / "m", dtype=dtype)
+    reference = SiameseModel.load(tmp_path / "m")
+    fast = FastModel.load(tmp_path / "m")
+    assert fast.dim == reference.dim and fast.threshold == pytest.approx(0.3)
+    assert np.abs(fast.encode(TEXTS) - reference.encode(TEXTS)).max() < 1e-4
+    np.testing.assert_allclose(fast.probabilities(TEXTS, TEXTS[::-1]), reference.probabilities(TEXTS, TEXTS[::-1]),
+                               atol=1e-5)
+    assert fast.predict(TEXTS[:2], TEXTS[:2]).tolist() == reference.predict(TEXTS[:2], TEXTS[:2]).tolist()
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL_DIR.is_dir(), reason="no bundled model")
+def test_bundled_model_same_vectors_and_scores():
+    reference, fast = SiameseModel.load(), FastModel.load()
+    texts = TEXTS + ["Is it safe to eat raw eggs?", "Why don't cats like water? :)", "https://example.com rocks",
+                     "What's the GDP of the U.S. in 2017 ($)?"]
+    assert np.abs(fast.encode(texts) - reference.encode(texts)).max() < 1e-4
+    a, b = texts, texts[1:] + texts[:1]
+    np.testing.assert_allclose(fast.energies(a, b), reference.energies(a, b), atol=1e-5)
+    assert fast.similarity(texts[0], texts[1]) == pytest.approx(reference.similarity(texts[0], texts[1]), abs=1e-5)
+
+
+def test_fast_model_refuses_bad_folders(tmp_path):
+    SiameseModel(_tiny_encoder(2), Vocab(TOKENS)).save(tmp_path / "m")
+    with pytest.raises(SiameseTextError, match="not found"):
+        FastModel.load(tmp_path / "nope")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["encoder"]["attention_heads"] = 2  # a setting from a newer encoder
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedModel):
+        FastModel.load(tmp_path / "m")
+    del config["encoder"]["attention_heads"]
+    config["encoder"]["hidden_size"] = 7  # weights no longer fit
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SiameseTextError, match="shape"):
+        FastModel.load(tmp_path / "m")
+    config["encoder"]["hidden_size"] = 5
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(SiameseTextError, match="unreadable or truncated"):
+        FastModel.load(tmp_path / "m")
+
+
+def test_fast_model_does_not_import_torch_or_spacy(tmp_path):
+    SiameseModel(_tiny_encoder(3, subword_buckets=32), Vocab(TOKENS)).save(tmp_path / "m")
+    code = (f"import sys; from siamese_text.fast_model import FastModel; "
+            f"p = FastModel.load({str(tmp_path / 'm')!r}).similarity('how do i learn python', 'learn python'); "
+            f"assert 0 <= p <= 1; print(sorted(m for m in ('torch', 'spacy', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
