@@ -243,7 +243,7 @@ class Trainer:
             best_auc, best_epoch, stale = s["best_auc"], s["best_epoch"], s["stale"]
             totals = tuple(s["totals"])
             self.history_ = list(s["history"])
-            if s.get("finished"):
+            if s.get("finished"):  # stopped early: nothing left to train
                 start_epoch = c.epochs + 1
 
         def checkpoint(name: str, epoch: int, step: int, rng_state, done: bool = False):
@@ -311,8 +311,7 @@ class Trainer:
                     best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
                 else:
                     stale += 1
-                done = stale >= c.patience or epoch == c.epochs
-                checkpoint(f"epoch-{epoch:04d}", epoch + 1, 0, rng.getstate(), done)
+                checkpoint(f"epoch-{epoch:04d}", epoch + 1, 0, rng.getstate(), done=stale >= c.patience)
                 if self.on_epoch and dist.is_main:
                     self.on_epoch(record)
                 if stale >= c.patience:
