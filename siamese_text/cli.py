@@ -133,7 +133,9 @@ def score(
                 raise fail("give two texts, or --pairs FILE", 2)
             check_text(text_a, "text A")
             check_text(text_b, "text B")
-            m = load_model(model)
+            from .fast_model import load_for_inference  # NumPy only: no torch/spaCy import (fast start)
+
+            m = load_for_inference(model)
             energy = float(m.energies([text_a], [text_b])[0])
             prob = float(m.calibration(energy))
             res = _result(prob, energy, m.threshold)
@@ -146,7 +148,9 @@ def score(
             return
         if text_a is not None:
             raise fail("give either two texts or --pairs, not both", 2)
-        _score_stream(pairs, fmt.value, load_model(model), as_json, batch_size)
+        from .fast_model import load_for_inference
+
+        _score_stream(pairs, fmt.value, load_for_inference(model), as_json, batch_size)
 
 
 def _score_stream(path: Path, fmt: str, m, as_json: bool, batch_size: int) -> None:

@@ -196,3 +196,17 @@ def _read_weights(file: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, n
             raise SiameseTextError(f"{file}: {name} holds NaN or infinite values")
         out[name] = value
     return out
+
+
+def load_for_inference(path: str | Path | None = None):
+    """FastModel when the NumPy path supports the folder, else SiameseModel (imports torch).
+
+    Returns:
+        An object with encode, energies, probabilities, similarity, calibration and threshold.
+    """
+    try:
+        return FastModel.load(path)
+    except UnsupportedModel:
+        from .model import SiameseModel
+
+        return SiameseModel.load(path)

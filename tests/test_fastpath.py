@@ -125,3 +125,16 @@ def test_fast_model_does_not_import_torch_or_spacy(tmp_path):
             f"assert 0 <= p <= 1; print(sorted(m for m in ('torch', 'spacy', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL_DIR.is_dir(), reason="no bundled model")
+def test_cli_score_stays_light():
+    """`siamese-text score A B` must not import torch, spaCy, scikit-learn or the spaCy component."""
+    code = ("import sys\nfrom siamese_text.cli import app\n"
+            "sys.argv = ['siamese-text', 'score', 'How do I learn Python?', 'How can I learn Python?']\n"
+            "try:\n    app(prog_name='siamese-text')\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "heavy = ('torch', 'spacy', 'thinc', 'sklearn', 'siamese_text.spacy_component', 'siamese_text.model')\n"
+            "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.startswith("probability ")
+    assert run.stderr.strip() == "[]"
