@@ -42,7 +42,12 @@ def read_table(path: Path, lay, scan: Scan, spec: dict[str, object], cache_dir: 
         cache = cache_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="siamese-text-corpus-"))
         try:
             if lay.json:
-                ds = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=cache)
+                source = path
+                if scan.lines[-1] != len(scan.lines):  # blank lines: Arrow's JSON reader refuses them
+                    source = Path(cache) / "compact.jsonl"
+                    with open(path, encoding="utf-8-sig") as src, open(source, "w", encoding="utf-8") as dst:
+                        dst.writelines(line for line in src if line.strip())
+                ds = datasets.load_dataset("json", data_files=str(source), split="train", cache_dir=cache)
                 names = {role: key for role, key in roles.items()}
             else:
                 names = {role: (f"c{scan.header.index(key)}" if isinstance(key, str) else f"c{key}")
