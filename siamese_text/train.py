@@ -302,7 +302,8 @@ class Trainer:
                 val_y = np.array([p.label for p in valid_pairs], dtype=int)
                 auc = float(roc_auc_score(val_y, -val_e))
                 record = {"epoch": epoch, "loss": total / max(seen, 1), "valid_roc_auc": auc,
-                          "valid_accuracy": best_threshold(-val_e, val_y)[1], "seconds": elapsed,
+                          "valid_accuracy": best_threshold(-val_e, val_y)[1], "batches": len(batches),
+                          "seconds": elapsed,
                           "items_per_second": seen * dist.world_size / max(elapsed, 1e-9)}
                 self.history_.append(record)
                 totals = (0.0, 0)
