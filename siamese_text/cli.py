@@ -496,8 +496,10 @@ def index(
                     lines.append(number)
         if not texts:
             raise SiameseTextError(f"{source}: no non-blank lines to index")
-        idx = TextIndex.build(texts, load_model(model), lines=lines, progress=progress and sys.stderr.isatty(),
-                              model_path=model)
+        from .dedup import DedupConfig
+
+        idx = TextIndex.build(texts, load_model(model), lines=lines, config=DedupConfig(threads=1),
+                              progress=progress and sys.stderr.isatty(), model_path=model)
         idx.save(out, overwrite=overwrite)
         typer.echo(f"indexed {len(idx):,} distinct texts from {len(lines):,} lines "
                    f"({'exact' if idx.meta['exact'] else 'IVF'} search) into {out}", err=True)

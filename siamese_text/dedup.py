@@ -284,53 +284,6 @@ def dedup(texts: Sequence[str], model=None, threshold: float | None = None,
     return resolve(groups, dup_of, best, scoring.threshold)
 
 
-@dataclass(frozen=True)
-class Match:
-    """A query text that duplicates a corpus text."""
-
-    query: int
-    corpus: int  # the best-scoring corpus text (for an exact match: its first copy)
-    score: float  # 1.0 for an exact match
-    exact: bool
-
-
-def find_duplicates(query_texts: Sequence[str], corpus_texts: Sequence[str], model=None,
-                    threshold: float | None = None, config: DedupConfig | None = None) -> list[Match | None]:
-    """For each query, the corpus text it duplicates, or None (incremental dedup of new texts
-    against an existing set). Queries are not compared with each other: run `dedup` for that.
-
-    Returns:
-        One entry per query, in order; blank queries give None.
-    """
-    encoder = model if model is not None else _default_model()
-    scoring = Scoring.for_encoder(encoder, threshold)
-    config = config or DedupConfig()
-    groups = ExactGroups()
-    for text in corpus_texts:
-        groups.add(text)
-    first = list(groups.first)
-    out: list[Match | None] = [None] * len(query_texts)
-    todo = []
-    for qi, text in enumerate(query_texts):
-        if is_blank(text):
-            continue
-        uid = groups.find(text)
-        if uid is not None:
-            out[qi] = Match(qi, first[uid], 1.0, True)
-        else:
-            todo.append(qi)
-    if todo and first:
-        index = partition(embed([corpus_texts[i] for i in first], encoder, scoring, config), scoring, config)
-        queries = embed([query_texts[i] for i in todo], encoder, scoring, config)
-        energies, ids = index.search(queries, 1)  # (Q, 1)
-        with np.errstate(over="ignore"):
-            scores = np.asarray(scoring.to_score(energies[:, 0]), dtype=np.float64)
-        for qi, uid, score in zip(todo, ids[:, 0].tolist(), scores.tolist()):
-            if uid >= 0 and score >= scoring.threshold:
-                out[qi] = Match(qi, first[uid], score, False)
-    return out
-
-
 def _default_model():
     from .model import SiameseModel
 

@@ -5,9 +5,9 @@ calibrated probability of its own energy; for any other encoder (anything with
 `encode(list[str]) -> ndarray`) the cosine similarity, with a threshold the caller must give.
 
 A VectorIndex finds candidate neighbours: exact (faiss IndexFlatIP on unit vectors for cosine,
-IndexFlatL2 otherwise) up to `exact_limit` vectors, an inverted-file index (IVF: k-means cells,
-`nprobe` of them searched per query) beyond. Manhattan has no faiss index of its own: its
-candidates come from the L2 index and every candidate is re-scored exactly by the Scoring.
+IndexFlatL2 / METRIC_L1 for euclidean / manhattan) up to `exact_limit` vectors, an inverted-file
+index (IVF: k-means cells, `nprobe` of them searched per query) beyond. Distances come back from
+faiss exactly (IVF stores the raw vectors), so only the choice of candidates is approximate.
 """
 
 from __future__ import annotations
@@ -64,19 +64,6 @@ class Scoring:
             v = v / np.maximum(norms, 1e-8)
         return v
 
-    def energies(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Row-wise energy of prepared vectors. (N, D), (N, D) -> (N,) float64"""
-        a64, b64 = a.astype(np.float64), b.astype(np.float64)
-        if self.energy is Energy.cosine:
-            return 1.0 - np.einsum("nd,nd->n", a64, b64)
-        if self.energy is Energy.euclidean:
-            return np.sqrt(np.maximum(((a64 - b64) ** 2).sum(1), 1e-12))
-        return np.abs(a64 - b64).sum(1)
-
-    def scores(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Row-wise score of prepared vectors, higher = more alike. -> (N,)"""
-        return np.asarray(self.to_score(self.energies(a, b)), dtype=np.float64)
-
 
 def _check(value: float, low: float, high: float) -> float:
     if not low <= value <= high:
@@ -102,12 +89,9 @@ class VectorIndex:
         energy: the Scoring's energy (decides the faiss metric).
     """
 
-    def __init__(self, index, energy: Energy, vectors: np.ndarray | None = None) -> None:
+    def __init__(self, index, energy: Energy) -> None:
         self.index = index
         self.energy = Energy(energy)
-        self.vectors = vectors  # (N, D) as indexed; needed to re-score manhattan candidates
-        if self.energy is Energy.manhattan and vectors is None:
-            raise ValueError("a manhattan index needs its vectors to re-score candidates")
 
     @property
     def exact(self) -> bool:
@@ -127,21 +111,23 @@ class VectorIndex:
         config = config or IndexConfig()
         n, d = vectors.shape
         inner = Energy(energy) is Energy.cosine
-        metric = faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2
-        flat = faiss.IndexFlatIP(d) if inner else faiss.IndexFlatL2(d)
+        metric = {Energy.cosine: faiss.METRIC_INNER_PRODUCT, Energy.euclidean: faiss.METRIC_L2,
+                  Energy.manhattan: faiss.METRIC_L1}[Energy(energy)]
         if exact if exact is not None else n <= config.exact_limit:
+            flat = faiss.IndexFlat(d, metric)
             flat.add(vectors)
-            return cls(flat, energy, vectors)
+            return cls(flat, energy)
         nlist = max(1, min(int(config.cells_per_sqrt * np.sqrt(n)), n // 39))
-        ivf = faiss.IndexIVFFlat(flat, d, nlist, metric)
+        quantizer = faiss.IndexFlat(d, faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2)  # cells
+        ivf = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
         ivf.cp.seed = config.seed
         rng = np.random.default_rng(config.seed)
         sample = vectors if n <= 64 * nlist else vectors[np.sort(rng.choice(n, 64 * nlist, replace=False))]
         ivf.train(sample)
         ivf.add(vectors)
         ivf.nprobe = min(config.nprobe, nlist)
-        index = cls(ivf, energy, vectors)
-        index._quantizer = flat  # the IVF index points at it; keep it alive
+        index = cls(ivf, energy)
+        index._quantizer = quantizer  # the IVF index points at it; keep it alive
         return index
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,19 +140,14 @@ class VectorIndex:
         k = max(1, min(k, len(self)))
         if len(self) == 0:
             return np.full((len(queries), 1), np.inf), np.full((len(queries), 1), -1, dtype=np.int64)
-        manhattan = self.energy is Energy.manhattan
-        fetch = min(len(self), 2 * k) if manhattan else k  # L2 candidates for an L1 re-ranking
-        dist, ids = self.index.search(queries, fetch)
+        dist, ids = self.index.search(queries, k)
         dist = dist.astype(np.float64)
         if self.energy is Energy.cosine:
             energies = 1.0 - dist  # inner product of unit vectors
         elif self.energy is Energy.euclidean:
             energies = np.sqrt(np.maximum(dist, 1e-12))  # faiss returns squared L2
         else:
-            cand = self.vectors[np.maximum(ids, 0)]  # (Q, fetch, D)
-            energies = np.abs(cand.astype(np.float64) - queries[:, None, :]).sum(-1)
-            order = np.argsort(energies, axis=1, kind="stable")[:, :k]
-            energies, ids = np.take_along_axis(energies, order, 1), np.take_along_axis(ids, order, 1)
+            energies = dist  # L1
         energies[ids < 0] = np.inf
         return energies, ids
 
@@ -176,8 +157,7 @@ class VectorIndex:
         faiss.write_index(self.index, str(file))
 
     @classmethod
-    def load(cls, file: str | Path, energy: Energy, vectors: np.ndarray | None = None,
-             nprobe: int | None = None) -> "VectorIndex":
+    def load(cls, file: str | Path, energy: Energy, nprobe: int | None = None) -> "VectorIndex":
         import faiss
 
         try:
@@ -186,4 +166,4 @@ class VectorIndex:
             raise SiameseTextError(f"{file}: unreadable vector index ({str(exc).splitlines()[0][:120]})") from None
         if nprobe is not None and hasattr(index, "nprobe"):
             index.nprobe = nprobe
-        return cls(index, energy, vectors)
+        return cls(index, energy)

@@ -1,8 +1,8 @@
-"""A persistent, searchable index of a text collection ("is my new question already asked?").
+"""Searching a text collection: `find_duplicates` (new texts against an existing set, in memory)
+and TextIndex, a persistent index ("is my new question already asked?").
 
 An index folder holds `index.json` (what was indexed, with which model), `texts.jsonl` (one
-`[line, text]` per distinct text), `vectors.faiss` (the faiss index) and, for a manhattan model,
-`vectors.npy` (to re-score candidates exactly). Texts that are equal after normalisation are
+`[line, text]` per distinct text) and `vectors.faiss` (the faiss index). Texts that are equal after normalisation are
 indexed once, under their first line; blank texts are skipped.
 """
 
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .dedup import DedupConfig, ExactGroups, embed, partition
+from .dedup import DedupConfig, ExactGroups, embed, is_blank, partition, threads
 from .errors import SiameseTextError
 from .index import Scoring, VectorIndex
 
 FORMAT_VERSION = 1
-META_FILE, TEXTS_FILE, FAISS_FILE, VECTORS_FILE = "index.json", "texts.jsonl", "vectors.faiss", "vectors.npy"
+META_FILE, TEXTS_FILE, FAISS_FILE = "index.json", "texts.jsonl", "vectors.faiss"
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,53 @@ class Hit:
     text: str
     score: float  # probability of being a duplicate (cosine similarity for a plain encoder)
     duplicate: bool  # score reaches the threshold
+
+
+@dataclass(frozen=True)
+class Match:
+    """A query text that duplicates a corpus text."""
+
+    query: int
+    corpus: int  # the best-scoring corpus text (for an exact match: its first copy)
+    score: float  # 1.0 for an exact match
+    exact: bool
+
+
+def find_duplicates(query_texts: Sequence[str], corpus_texts: Sequence[str], model=None,
+                    threshold: float | None = None, config: DedupConfig | None = None) -> list[Match | None]:
+    """For each query, the corpus text it duplicates, or None (incremental dedup of new texts
+    against an existing set). Queries are not compared with each other: run `dedup` for that.
+
+    Returns:
+        One entry per query, in order; blank queries give None.
+    """
+    encoder = model if model is not None else _load_model(None)
+    scoring = Scoring.for_encoder(encoder, threshold)
+    config = config or DedupConfig()
+    groups = ExactGroups()
+    for text in corpus_texts:
+        groups.add(text)
+    first = list(groups.first)
+    out: list[Match | None] = [None] * len(query_texts)
+    todo = []
+    for qi, text in enumerate(query_texts):
+        if is_blank(text):
+            continue
+        uid = groups.find(text)
+        if uid is not None:
+            out[qi] = Match(qi, first[uid], 1.0, True)
+        else:
+            todo.append(qi)
+    if todo and first:
+        index = partition(embed([corpus_texts[i] for i in first], encoder, scoring, config), scoring, config)
+        queries = embed([query_texts[i] for i in todo], encoder, scoring, config)
+        energies, ids = index.search(queries, 1)  # (Q, 1)
+        with np.errstate(over="ignore"):
+            scores = np.asarray(scoring.to_score(energies[:, 0]), dtype=np.float64)
+        for qi, uid, score in zip(todo, ids[:, 0].tolist(), scores.tolist()):
+            if uid >= 0 and score >= scoring.threshold:
+                out[qi] = Match(qi, first[uid], score, False)
+    return out
 
 
 def fingerprint(model) -> str | None:
@@ -74,8 +121,9 @@ class TextIndex:
         keep = [i for i, t in enumerate(texts) if groups.add(t)]
         kept_texts = [texts[i] for i in keep]
         kept_lines = [int(lines[i]) if lines is not None else i + 1 for i in keep]
-        vecs = embed(kept_texts, model, scoring, config, progress)
-        vindex = partition(vecs, scoring, config)
+        with threads((config or DedupConfig()).threads):
+            vecs = embed(kept_texts, model, scoring, config, progress)
+            vindex = partition(vecs, scoring, config)
         meta = {"format_version": FORMAT_VERSION, "count": len(kept_texts), "dim": int(vecs.shape[1]),
                 "energy": scoring.energy.value, "score": scoring.kind, "threshold": scoring.threshold,
                 "exact": vindex.exact, "model": str(Path(model_path).resolve()) if model_path else None,
@@ -114,8 +162,6 @@ class TextIndex:
                 for line, text in zip(self.lines, self.texts):
                     fh.write(json.dumps([line, text], ensure_ascii=False) + "\n")
             self.vectors.save(tmp / FAISS_FILE)
-            if self.vectors.vectors is not None and self.scoring.energy.value == "manhattan":
-                np.save(tmp / VECTORS_FILE, np.asarray(self.vectors.vectors, dtype=np.float32))
             (tmp / META_FILE).write_text(json.dumps(self.meta, indent=2) + "\n", encoding="utf-8")
             if folder.exists():
                 shutil.rmtree(folder)
@@ -152,8 +198,7 @@ class TextIndex:
         if threshold is None and meta.get("score") == "cosine":
             threshold = meta.get("threshold")
         scoring = Scoring.for_encoder(model, threshold)
-        vectors = np.load(folder / VECTORS_FILE, mmap_mode="r") if (folder / VECTORS_FILE).exists() else None
-        vindex = VectorIndex.load(folder / FAISS_FILE, energy, vectors)
+        vindex = VectorIndex.load(folder / FAISS_FILE, energy)
         texts, lines = [], []
         try:
             with open(folder / TEXTS_FILE, encoding="utf-8") as fh:
