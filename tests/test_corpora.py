@@ -12,7 +12,7 @@ from siamese_text.corpora import FORMATS, load_corpus, load_triplets, read_corpu
 from siamese_text.errors import SiameseTextError
 from siamese_text.mining import duplicate_groups, implied_pairs, mine_triplets
 from siamese_text.pairs import Pair, read_pairs, text_components
-from tests.conftest import shared_file
+from conftest import shared_file
 
 TOY = Path(__file__).resolve().parents[1] / "corpora" / "toy"
 
