@@ -115,13 +115,13 @@ def read_corpus(path: str | Path, fmt: str = "tsv", *, text_a: str | None = None
         raise SiameseTextError(f"--binarize applies to graded corpora ({', '.join(sorted(GRADED_FORMATS))}), "
                                f"not {fmt}")
     where = str(path)
-    if split is not None and lay.split_column is None:
-        raise SiameseTextError(f"format {fmt} has no split column; split the file yourself")
     overrides = {"text_a": text_a, "text_b": text_b, "label": label}
     if any(v is not None for v in overrides.values()) and fmt not in ("tsv", "csv", "jsonl"):
         raise SiameseTextError(f"--text-a/--text-b/--label apply to the tsv, csv and jsonl formats, not {fmt}")
     if fmt == "tsv" and any(v is not None for v in overrides.values()):
         lay = Layout(header="yes", text_a="", text_b="", label="")
+    if split is not None and lay.split_column is None and not where.startswith("hub:"):
+        raise SiameseTextError(f"format {fmt} has no split column; split the file yourself")
     if where.startswith("hub:"):
         columns, line_of = _hub_columns(where[4:], split, overrides), None
         split = None
