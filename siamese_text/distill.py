@@ -253,3 +253,23 @@ def _progress(total: int, description: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=description, leave=False, unit="batch")
+
+
+def distil_student(texts: Sequence[str], teacher: TextEncoder, config: DistillConfig,
+                   encoder_options: dict | None = None, text_pairs: Sequence[tuple[str, str]] = (),
+                   cache: str | Path | None = None, teacher_name: str = "", valid_pairs: Sequence = (),
+                   on_epoch: Callable[[dict], None] | None = None, progress: bool = True) -> SiameseModel:
+    """Teacher embeddings (cached) of `texts` and of both sides of `text_pairs`, then a Distiller.
+
+    Returns:
+        The distilled student (uncalibrated); fine-tune and calibrate it with `Trainer.fit(init=...)`.
+    """
+    all_texts = list(dict.fromkeys([*texts, *(t for pair in text_pairs for t in pair)]))
+    all_texts = [t for t in all_texts if t.strip()]
+    if len(all_texts) < 2:
+        raise SiameseTextError("distillation needs at least two non-empty texts")
+    targets = teacher_embeddings(teacher, all_texts, cache, teacher_name=teacher_name)
+    index = {t: i for i, t in enumerate(all_texts)}
+    pairs = [(index[a], index[b]) for a, b in text_pairs if a in index and b in index]
+    distiller = Distiller(config, encoder_options, on_epoch=on_epoch, progress=progress)
+    return distiller.fit(all_texts, targets, pairs, valid_pairs=valid_pairs)

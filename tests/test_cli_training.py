@@ -1,0 +1,77 @@
+"""`siamese-text train` (checkpoints, --resume, --embeddings) and `siamese-text distill` via CliRunner."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from siamese_text.cli import app
+from siamese_text.model import SiameseModel
+
+from conftest import TOY_PAIRS
+from test_distill import BagTeacher
+
+runner = CliRunner()
+TINY = ["--embedding-dim", "8", "--hidden-size", "8", "--subword-buckets", "64", "--batch-size", "4",
+        "--no-progress", "--valid-fraction", "0.34"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def toy_tsv(tmp_path):
+    path = tmp_path / "toy.tsv"
+    path.write_text("".join(f"{p.a}\t{p.b}\t{p.label}\n" for p in TOY_PAIRS * 2), encoding="utf-8")
+    return path
+
+
+def test_train_checkpoints_and_resume_extends_a_run(tmp_path, toy_tsv):
+    out = tmp_path / "m"
+    first = run("train", toy_tsv, "--out", out, "--epochs", "2", *TINY)
+    assert first.exit_code == 0, first.output
+    assert "epoch 2: loss" in first.output and "validation ROC-AUC" in first.output
+    assert (tmp_path / "m.checkpoints" / "epoch-0002" / "state.json").is_file()
+    more = run("train", toy_tsv, "--out", out, "--epochs", "3", "--resume", "--overwrite", *TINY)
+    assert more.exit_code == 0, more.output
+    assert "epoch 3: loss" in more.output and "epoch 1:" not in more.output  # only the new epoch ran
+    assert len(SiameseModel.load(out).meta["history"]) == 3
+
+
+def test_train_resume_without_checkpoint_and_bad_vectors_are_one_line_errors(tmp_path, toy_tsv):
+    res = run("train", toy_tsv, "--out", tmp_path / "m", "--resume", *TINY)
+    assert res.exit_code == 1 and res.output.strip().startswith("error: ") and "no checkpoint" in res.output
+    vectors = tmp_path / "glove.txt"
+    vectors.write_text("how 1 2 3\npython 1 2\n", encoding="utf-8")
+    res = run("train", toy_tsv, "--out", tmp_path / "m", "--embeddings", vectors, *TINY)
+    assert res.exit_code == 1
+    line = res.output.strip()
+    assert line.startswith("error: ") and "\n" not in line and f"{vectors}:2:" in line
+
+
+def test_train_with_word_vectors(tmp_path, toy_tsv):
+    vectors = tmp_path / "w2v.vec"
+    vectors.write_text("2 6\nhow 1 2 3 4 5 6\npython 6 5 4 3 2 1\n", encoding="utf-8")
+    res = run("train", toy_tsv, "--out", tmp_path / "m", "--embeddings", vectors, "--epochs", "1", *TINY)
+    assert res.exit_code == 0, res.output
+    assert SiameseModel.load(tmp_path / "m").encoder.config.embedding_dim == 6
+
+
+def test_distill_with_a_fake_teacher(tmp_path, toy_tsv, monkeypatch):
+    teacher = BagTeacher()
+    monkeypatch.setattr("siamese_text.distill.load_teacher", lambda path: teacher)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("How do I learn Rust?\nWill it snow today?\n", encoding="utf-8")
+    cache = tmp_path / "teacher.npy"
+    args = ["distill", toy_tsv, "--out", tmp_path / "s", "--texts", texts, "--teacher", tmp_path,
+            "--cache", cache, "--distill-epochs", "2", "--epochs", "1", *TINY]
+    res = run(*args)
+    assert res.exit_code == 0, res.output
+    assert "distil epoch 2: loss" in res.output and "saved" in res.output
+    model = SiameseModel.load(tmp_path / "s")
+    assert model.meta["distill"]["epochs"] == 2 and "command" in model.meta
+    assert "How do I learn Rust?" in json.loads(cache.with_name("teacher.npy.texts.json").read_text())["texts"]
+    calls = len(teacher.calls)
+    assert run(*args, "--overwrite").exit_code == 0
+    assert len(teacher.calls) == calls  # the second run took every embedding from the cache
