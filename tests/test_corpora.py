@@ -251,3 +251,19 @@ def test_real_bimpm_has_no_corenlp_escapes_left():
     pairs = load_corpus(shared_file("qqp", "bimpm", "dev.tsv"), "qqp-bimpm")
     assert not any("-LRB-" in p.a or "``" in p.b for p in pairs)
     assert any("(" in p.a for p in pairs)
+
+
+@pytest.mark.slow
+def test_a_full_size_quora_file_loads(tmp_path):
+    """404,290 rows, like quora_duplicate_questions.tsv, written in its layout and read back whole."""
+    path = tmp_path / "quora_duplicate_questions.tsv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(["id", "qid1", "qid2", "question1", "question2", "is_duplicate"])
+        for i in range(404_290):
+            q2 = "Spread over\ntwo lines?" if i == 7 else f'Is "topic" {i % 997} hard?'
+            writer.writerow([i, 2 * i + 1, 2 * i + 2, f"How do I learn topic {i}?", q2, int(i % 3 == 0)])
+    pairs = load_corpus(path, "quora")
+    assert len(pairs) == 404_290
+    assert sum(p.label for p in pairs) == len(range(0, 404_290, 3))
+    assert pairs[7].b == "Spread over\ntwo lines?" and pairs[8].b == 'Is "topic" 8 hard?'
