@@ -109,7 +109,7 @@ def write_report(scored: Scored, folder: str | Path, title: str = "") -> list[Pa
     centers = (r["edges"][:-1] + r["edges"][1:]) / 2
     filled = r["count"] > 0
     top.plot(r["mean_probability"][filled], r["positive_rate"][filled], "-", color="#2166ac", lw=2,
-             label="model: observed share vs mean prediction")
+             label="model (observed vs predicted)")
     top.scatter(r["mean_probability"][filled], r["positive_rate"][filled], s=20 + 180 * r["count"][filled]
                 / r["count"].max(), color="#2166ac", zorder=3)
     top.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfect calibration")
@@ -117,7 +117,7 @@ def write_report(scored: Scored, folder: str | Path, title: str = "") -> list[Pa
 
     top.set(ylabel="observed share of duplicates\n(dot size = pairs in the bin)", xlim=(0, 1), ylim=(0, 1.01),
             title=f"Reliability (ECE {expected_calibration_error(y, p):.3f}){suffix}")
-    top.legend(loc="lower right")
+    top.legend(loc="best", fontsize=10)
     bottom.bar(centers, r["count"], width=0.09, color="#bababa")
     bottom.set(xlabel="predicted probability of same meaning", ylabel="pairs")
     save(fig, FILES[3])
