@@ -90,7 +90,11 @@ def write_report(scored: Scored, folder: str | Path, title: str = "") -> list[Pa
     # Energy histograms of genuine vs impostor pairs
     e = scored.energies
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    bins = np.linspace(np.percentile(e, 0.5), np.percentile(e, 99.5) + 1e-9, 50)
+    n_bins = int(np.clip(2 * np.sqrt(len(e)), 8, 50))  # ~12 bins for 40 pairs, 50 from 625 pairs on
+    bins = np.linspace(np.percentile(e, 0.5), np.percentile(e, 99.5) + 1e-9, n_bins + 1)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     for mask, color, what in ((y == 1, GENUINE, "genuine (same meaning)"), (y == 0, IMPOSTOR, "impostor (different)")):
         ax.hist(e[mask], bins=bins, histtype="stepfilled", alpha=0.25, color=color)
         ax.hist(e[mask], bins=bins, histtype="step", lw=2, color=color, label=f"{what}, n={int(mask.sum()):,}")
