@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 RULES_FILE = Path(__file__).resolve().parent / "spacy_en_rules.json"
+_RUNS = re.compile(r"\s+|\S+")  # re's \s is str.isspace, the test spaCy uses
 
 
 def _compile(entry: dict | None):
@@ -133,24 +134,15 @@ class FastEnglishTokenizer:
         """(token text, followed by one space) for each token, white-space tokens included."""
         words: list[str] = []
         spaces: list[bool] = []
-        if not text:
-            return []
-        start, in_ws = 0, text[0].isspace()
-        for i, ch in enumerate(text):
-            if ch.isspace() != in_ws:
-                if start < i:
-                    pieces = self._chunk(text[start:i])
-                    words.extend(pieces)
-                    spaces.extend([False] * len(pieces))
-                if ch == " ":
-                    if spaces:
-                        spaces[-1] = True
-                    start = i + 1
-                else:
-                    start = i
-                in_ws = not in_ws
-        if start < len(text):
-            pieces = self._chunk(text[start:])
+        for run in _RUNS.finditer(text):  # alternating runs of white space and of other characters
+            chunk = run.group()
+            if chunk[0].isspace():
+                if words and chunk[0] == " ":  # one space after a word is that word's trailing space
+                    spaces[-1] = True
+                    chunk = chunk[1:]
+                if not chunk:
+                    continue
+            pieces = self._chunk(chunk)
             words.extend(pieces)
             spaces.extend([False] * len(pieces))
         if self._matcher:

@@ -32,6 +32,7 @@ EDGE_CASES = [
     "(parenthesised) [bracketed] {braced} <angled>",
     "tab\tand  double  space and\nnewline and\xa0nbsp",
     "  leading and trailing spaces  ",
+    "odd\x1cwhite\u2028space\u3000here\u200bzero\x85nel \n\t mixed  \n",
     "",
     " ",
     "a",
