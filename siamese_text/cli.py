@@ -434,7 +434,7 @@ def evaluate(
     with user_errors():
         from .corpora import DEFAULT_BINARIZE, GRADED_FORMATS, read_corpus
         from .errors import SiameseTextError
-        from .evaluate import json_ready, metrics, score_pairs
+        from .evaluate import format_metrics, json_ready, metrics, score_pairs
 
         if report is not None and report.exists() and (not report.is_dir() or any(report.iterdir())) \
                 and not overwrite:
@@ -457,8 +457,7 @@ def evaluate(
         if as_json:
             typer.echo(json.dumps(results))
         else:
-            typer.echo("\n".join(f"{k:<24} {v:.4f}" if isinstance(v, float) else f"{k:<24} {v}"
-                                 for k, v in results.items()))
+            typer.echo(format_metrics(results))
 
 
 class UnitChoice(str, Enum):

@@ -156,3 +156,24 @@ def evaluate_pairs(model, pairs: Sequence[Pair], batch_size: int = 256, binarize
 def json_ready(d: dict[str, Any]) -> dict[str, Any]:
     """The metrics with NaN replaced by None (JSON has no NaN)."""
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    """The metrics as a short human-readable table (what `siamese-text evaluate` prints)."""
+
+    def f(key: str) -> str:
+        v = m.get(key)
+        return "   n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+    lines = [f"pairs          {m['n']:,} ({m['positives']:,} genuine, {m['n'] - m['positives']:,} impostor)",
+             f"{'':<15}{'threshold':>9} {'accuracy':>9} {'precision':>9} {'recall':>9} {'F1':>9}",
+             f"{'stored':<15}{f('threshold'):>9} {f('accuracy'):>9} {f('precision'):>9} {f('recall'):>9} "
+             f"{f('f1'):>9}",
+             f"{'best for data':<15}{f('best_threshold'):>9} {f('best_accuracy'):>9} {f('best_precision'):>9} "
+             f"{f('best_recall'):>9} {f('best_f1'):>9}",
+             f"ranking        ROC-AUC {f('roc_auc')}   average precision {f('average_precision')}",
+             f"calibration    log loss {f('log_loss')}   Brier {f('brier')}   ECE {f('ece')}"]
+    if "pearson" in m:
+        lines.append(f"correlation    Pearson {f('pearson')}   Spearman {f('spearman')}   "
+                     f"(binary metrics count score >= {m.get('binarized_at')} as genuine)")
+    return "\n".join(lines)
