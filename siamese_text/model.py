@@ -133,6 +133,22 @@ class SiameseModel:
         """Verdict of each pair at the stored threshold. -> (N,) bool"""
         return self.probabilities(texts_a, texts_b) >= self.threshold
 
+    def quantized(self) -> "SiameseModel":
+        """A copy whose LSTM and Linear layers run in int8 (torch dynamic quantization).
+
+        For inference only (it cannot be saved: save the float model). On the QQP split it moves
+        accuracy by less than 0.1 points and encodes about 1.2x faster (benchmarks/speed.py).
+        """
+        import copy
+        import warnings
+
+        with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao
+            warnings.simplefilter("ignore")
+            encoder = torch.ao.quantization.quantize_dynamic(
+                copy.deepcopy(self.encoder), {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8)
+        return SiameseModel(encoder, self.vocab, self.energy, self.calibration, self.threshold,
+                            self.tokenizer.config, {**self.meta, "quantized": "int8-dynamic"})
+
     def is_paraphrase(self, a: str, b: str) -> bool:
         """True when the probability that a and b mean the same reaches the stored threshold."""
         return self.similarity(a, b) >= self.threshold
@@ -198,6 +214,8 @@ class SiameseModel:
         """
         from safetensors.torch import save_file
 
+        if self.meta.get("quantized"):
+            raise SiameseTextError("an int8-quantized model cannot be saved; save the float model instead")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to(dtype).contiguous() for k, v in self.encoder.state_dict().items()}

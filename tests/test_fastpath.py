@@ -138,3 +138,15 @@ def test_cli_score_stays_light():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.startswith("probability ")
     assert run.stderr.strip() == "[]"
+
+
+def test_int8_quantized_copy_is_close_and_not_saveable(tmp_path):
+    model = SiameseModel(_tiny_encoder(4, subword_buckets=32, output_dim=3), Vocab(TOKENS))
+    q = model.quantized()
+    assert q.meta["quantized"] == "int8-dynamic" and "quantized" not in model.meta
+    assert type(q.encoder.lstm) is not torch.nn.LSTM  # really swapped for the int8 module
+    diff = np.abs(q.encode(TEXTS) - model.encode(TEXTS)).max()
+    assert 0 < diff < 0.1
+    with pytest.raises(SiameseTextError, match="cannot be saved"):
+        q.save(tmp_path / "q")
+    assert not (tmp_path / "q").exists()
