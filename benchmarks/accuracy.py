@@ -130,6 +130,21 @@ class MiniLM:
         return np.einsum("nd,nd->n", va, vb).astype(np.float64)
 
 
+def machine() -> str:
+    """CPU model and core count, for the README."""
+    import platform
+
+    name = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores"
+
+
 def scores(method, task: Task) -> dict:
     from scipy.stats import pearsonr, spearmanr
     from sklearn.metrics import f1_score, roc_auc_score
@@ -144,7 +159,8 @@ def scores(method, task: Task) -> dict:
         fit_sim = method(task, [p.a for p in task.fit], [p.b for p in task.fit])
         thr, _ = best_threshold(fit_sim, np.array([p.label for p in task.fit], dtype=int))
         pred = (sim >= thr).astype(int)
-        row.update(accuracy=float((pred == y).mean()), f1=float(f1_score(y.astype(int), pred)),
+        row.update(genuine=float(y.mean()), accuracy=float((pred == y).mean()),
+                   f1=float(f1_score(y.astype(int), pred)),
                    roc_auc=float(roc_auc_score(y.astype(int), sim)), threshold=thr)
     row["seconds"] = time.perf_counter() - started
     return row
@@ -167,15 +183,18 @@ def main() -> None:
     chosen = args.methods.split(",")
     methods = ([Ours(args.model)] if "ours" in chosen else []) + ([TfIdf()] if "tfidf" in chosen else []) \
         + ([MiniLM(args.cache)] if "minilm" in chosen else [])
-    header = f"| task | method | n | accuracy | F1 | ROC-AUC | threshold | Pearson | Spearman |"
-    print(header + "\n|" + "---|" * 9)
+    print(f"machine: {machine()}; torch threads {torch.get_num_threads()}; model "
+          f"{args.model or 'bundled'}\n")
+    header = "| task | method | pairs | genuine | accuracy | F1 | ROC-AUC | threshold | Pearson | Spearman |"
+    print(header + "\n|" + "---|" * 10)
     rows = []
     for task in tasks(args.data, set(args.tasks.split(","))):
         for method in methods:
             r = scores(method, task)
             rows.append({"task": task.name, "method": method.name, **r})
             cell = lambda k, f=".4f": format(r[k], f) if k in r else ""  # noqa: E731
-            print(f"| {task.name} | {method.name} | {r['n']:,} | {cell('accuracy')} | {cell('f1')} | "
+            print(f"| {task.name} | {method.name} | {r['n']:,} | {cell('genuine', '.1%')} | {cell('accuracy')} | "
+                  f"{cell('f1')} | "
                   f"{cell('roc_auc')} | {cell('threshold', '.3f')} | {cell('pearson')} | {cell('spearman')} |",
                   flush=True)
     if args.json:
