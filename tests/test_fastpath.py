@@ -150,3 +150,13 @@ def test_int8_quantized_copy_is_close_and_not_saveable(tmp_path):
     with pytest.raises(SiameseTextError, match="cannot be saved"):
         q.save(tmp_path / "q")
     assert not (tmp_path / "q").exists()
+
+
+def test_load_for_inference_falls_back_to_torch(tmp_path, monkeypatch):
+    from siamese_text import fast_model
+
+    SiameseModel(_tiny_encoder(5, output_dim=3), Vocab(TOKENS)).save(tmp_path / "m")
+    assert isinstance(fast_model.load_for_inference(tmp_path / "m"), FastModel)
+    # pretend output_dim is a newer encoder setting the NumPy path does not know
+    monkeypatch.setattr(fast_model, "ENCODER_FIELDS", fast_model.ENCODER_FIELDS - {"output_dim"})
+    assert isinstance(fast_model.load_for_inference(tmp_path / "m"), SiameseModel)
