@@ -20,6 +20,7 @@ from .corpus_scan import Scan, scan_delimited, scan_jsonl
 from .errors import SiameseTextError
 from .pairs import Pair, Triplet, undo_corenlp
 
+
 @dataclass(frozen=True)
 class Layout:
     """How one corpus format lies on disk.
@@ -210,7 +211,9 @@ def _to_corpus(columns: dict[str, list], lay: Layout, fmt: str, where: str, line
             splits_seen.add(s_col[i])
             if split is not None and s_col[i] != split:
                 continue
-        a, b = a_col[i] or "", b_col[i] or ""
+        if a_col[i] is None or b_col[i] is None:  # a JSON record without the key
+            raise SiameseTextError(f"{at}: missing {'text_a' if a_col[i] is None else 'text_b'}")
+        a, b = a_col[i], b_col[i]
         if lay.corenlp:
             a, b = undo_corenlp(a), undo_corenlp(b)
         if c_col is not None:  # a triplet becomes one genuine and one impostor pair

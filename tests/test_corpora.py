@@ -146,6 +146,7 @@ def test_unlabelled_tsv_when_labels_are_not_required(tmp_path):
     (b"g\tf\ty\t1\tnot-a-number\ta\tb\n", "stsb", r"bad\.tsv:1: score must be a number"),
     (b'{"text_a": "a", "text_b": "b", "label": 1}\n{"text_a": \n', "jsonl", r"bad\.tsv:2: not valid JSON"),
     (b"p,q\n1,2\n", "csv", r"bad\.tsv:1: no text_a column"),
+    (b'{"text_a": "a", "text_b": "b", "label": 1}\n{"text_a": "c", "label": 0}\n', "jsonl", r"bad\.tsv:2: missing text_b"),
     (b"a\tb\t1\n", "nope", r"unknown corpus format 'nope'"),
 ])
 def test_malformed_files_give_one_line_errors(tmp_path, content, fmt, message):
