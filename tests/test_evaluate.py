@@ -168,3 +168,22 @@ def test_evaluate_sick_split_on_real_file_when_present():
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["n"] == 495 and 0.5 < out["roc_auc"] <= 1.0
+
+
+def test_accuracy_benchmark_fits_the_threshold_on_the_fit_split_only():
+    import importlib.util
+    from pathlib import Path
+
+    from siamese_text.pairs import Pair
+
+    spec = importlib.util.spec_from_file_location(
+        "accuracy_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # similarity = the number written in text a; fit split wants a cut at 0.5, test split at 0.8
+    fit = [Pair("0.2", "x", 0), Pair("0.4", "x", 0), Pair("0.6", "x", 1), Pair("0.9", "x", 1)]
+    test = [Pair("0.6", "x", 0), Pair("0.7", "x", 0), Pair("0.85", "x", 1), Pair("0.95", "x", 1)]
+    task = bench.Task("toy", fit, test, corpus=[])
+    row = bench.scores(lambda t, a, b: np.array([float(x) for x in a]), task)
+    assert row["threshold"] == pytest.approx(0.5)  # from the fit split, not 0.775 from the test split
+    assert row["accuracy"] == 0.5 and row["roc_auc"] == 1.0 and row["genuine"] == 0.5
