@@ -96,14 +96,15 @@ class SiameseClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _split(self, pairs: list, labels: np.ndarray, seed: int) -> tuple[list, list]:
-        """Hold out validation pairs: leak-free by text when that leaves both labels in each part,
-        else a stratified random split."""
+        """Hold out validation pairs: leak-free (no text in both parts) when the pairs' shared
+        texts allow a part of about the asked size with both labels, else stratified at random."""
         from sklearn.model_selection import train_test_split
 
         from .pairs import split_pairs
 
         train, valid = split_pairs(pairs, [1.0 - self.validation_fraction, self.validation_fraction], seed=seed)
-        if len({p.label for p in valid}) == 2 and len({p.label for p in train}) == 2:
+        big_enough = len(valid) >= 0.5 * self.validation_fraction * len(pairs)  # not one giant component
+        if big_enough and len({p.label for p in valid}) == 2 and len({p.label for p in train}) == 2:
             return train, valid
         if min(np.bincount(labels, minlength=2)) < 2:
             raise ValueError("each class needs at least 2 pairs (one to train on, one held out)")
