@@ -83,8 +83,8 @@ def scan_delimited(path: Path, delimiter: str, quoting: int) -> Scan:
     scan, state = Scan(path), {"line": 0}
     start = 1
     try:
-        for fields in csv.reader(_decoded_lines(path, state), delimiter=delimiter, quoting=quoting,
-                                 strict=quoting != csv.QUOTE_NONE):
+        # Not strict: like the parser that follows (pandas), a stray quote is kept as a character.
+        for fields in csv.reader(_decoded_lines(path, state), delimiter=delimiter, quoting=quoting):
             if fields and any(f.strip() for f in fields):
                 if scan.first is None:
                     scan.first = fields
