@@ -304,7 +304,8 @@ def _three_parts(data: Path, fmt: str, valid: Optional[Path], valid_fraction: fl
         train_pairs, test_pairs = split_pairs(pairs, [1 - test_fraction, test_fraction], split_seed) \
             if test_fraction else (pairs, [])
         return train_pairs, _labelled_pairs(valid, fmt), test_pairs
-    return tuple(split_pairs(pairs, [1 - valid_fraction - test_fraction, valid_fraction, test_fraction], split_seed))
+    rest = round(1 - valid_fraction - test_fraction, 9)  # 0.65, not 0.6500000000000001
+    return tuple(split_pairs(pairs, [rest, valid_fraction, test_fraction], split_seed))
 
 
 def _epoch_report(r: dict) -> None:
@@ -358,6 +359,8 @@ def train(
     subword_buckets: Annotated[int, typer.Option(help="Hashed character n-gram buckets (0 = off).", min=0)] = 16384,
     embeddings: Annotated[Optional[Path], typer.Option(help="Pretrained word vectors: a GloVe, word2vec or "
                           "fastText text file.", show_default=False)] = None,
+    init: Annotated[Optional[Path], typer.Option(help="Fine-tune this model folder (e.g. a distilled student): "
+                    "its vocabulary and sizes replace the size options.", show_default=False)] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 10,
     batch_size: Annotated[int, typer.Option(min=2, help="Pairs per batch (per process under torchrun).")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
@@ -398,8 +401,12 @@ def train(
         trainer = Trainer(config, encoder_options, on_epoch=_epoch_report, progress=progress,
                           checkpoint_dir=ckpt_dir, resume=resume)
         try:
-            model = trainer.fit(train_pairs, valid_pairs,
+            start = load_model(init) if init is not None else None
+            model = trainer.fit(train_pairs, valid_pairs, init=start,
                                 trained_on=f"{data.name} ({fmt.value}): {len(train_pairs)} training pairs")
+            if start is not None:  # keep the provenance of the starting model
+                model.meta.update({k: v for k, v in start.meta.items() if k.startswith("distil") or k == "teacher"})
+                model.meta["initialised_from"] = start.meta.get("command", str(init))
         except TrainingInterrupted as exc:
             raise fail(f"{exc}; run the same command with --resume to continue", 130) from None
         _finish(model, out, test_pairs, fp16, {"seed": split_seed, "train": len(train_pairs),
@@ -488,6 +495,8 @@ def dedup(
     progress: Annotated[bool, typer.Option(help="Progress bars on stderr (when it is a terminal).")] = True,
     threads: Annotated[int, typer.Option(help="Threads for the encoder and the index (0 = the library "
                        "default); one is often fastest on a busy machine.", min=0)] = 1,
+    workers: Annotated[int, typer.Option(help="Processes that embed at once, one thread each (0 = one per "
+                       "CPU core).", min=0)] = 0,
 ) -> None:
     """Remove exact and near-duplicate records, keeping the first of each group.
 
@@ -503,10 +512,12 @@ def dedup(
 
         m = load_model(model)
         s = dedup_files([str(f) for f in files], None if dry_run else out, report, m, threshold, unit.value,
-                        errors.value, overwrite, progress and sys.stderr.isatty(), DedupConfig(threads=threads))
+                        errors.value, overwrite, progress and sys.stderr.isatty(),
+                        DedupConfig(threads=threads, workers=workers or os.cpu_count() or 1))
         typer.echo(f"{s.records:,} records read ({s.blank:,} blank): kept {s.kept:,}, removed "
                    f"{s.exact_removed:,} exact and {s.near_removed:,} near duplicates (threshold "
                    f"{s.threshold:.4f}) in {s.seconds:.1f} s", err=True)
+        typer.echo("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in s.stages.items()), err=True)
         if not dry_run:
             typer.echo(f"wrote {s.files_written} file(s) to {out}", err=True)
         if report is not None:
@@ -544,7 +555,8 @@ def index(
             raise SiameseTextError(f"{source}: no non-blank lines to index")
         from .dedup import DedupConfig
 
-        idx = TextIndex.build(texts, load_model(model), lines=lines, config=DedupConfig(threads=1),
+        idx = TextIndex.build(texts, load_model(model), lines=lines,
+                              config=DedupConfig(threads=1, workers=os.cpu_count() or 1),
                               progress=progress and sys.stderr.isatty(), model_path=model)
         idx.save(out, overwrite=overwrite)
         typer.echo(f"indexed {len(idx):,} distinct texts from {len(lines):,} lines "
@@ -600,6 +612,8 @@ def distill(
     subword_buckets: Annotated[int, typer.Option(help="Hashed character n-gram buckets (0 = off).", min=0)] = 16384,
     output_dim: Annotated[int, typer.Option(help="Linear projection of the vector (0 = none; the teacher's "
                                                  "width makes the student mimic it directly).", min=0)] = 0,
+    neighbours: Annotated[int, typer.Option(min=0, help="Also pair each text with its k nearest texts by "
+                                                "teacher cosine (hard pairs).")] = 0,
     distill_epochs: Annotated[int, typer.Option(min=1, help="Epochs over the unlabelled texts.")] = 6,
     distill_lr: Annotated[float, typer.Option(help="Adam learning rate while distilling.")] = 2e-3,
     embedding_weight: Annotated[float, typer.Option(help="Weight of 1 - cos(projected student, teacher).")] = 1.0,
@@ -663,7 +677,7 @@ def distill(
                                pooling=pooling.value, subword_buckets=subword_buckets, output_dim=output_dim)
         student = distil_student(unlabelled, teacher_model, dconfig, encoder_options, text_pairs=pairs,
                                  cache=cache, teacher_name=str(teacher.resolve()), valid_pairs=valid_pairs,
-                                 on_epoch=report, progress=progress)
+                                 neighbours=neighbours, on_epoch=report, progress=progress)
         config = TrainConfig(epochs=max(epochs, 1), lr=lr, margin=margin, patience=patience, seed=seed,
                              batch_size=batch_size, max_vocab=max_vocab, min_freq=min_freq)
         trainer = Trainer(config, on_epoch=_epoch_report, progress=progress)

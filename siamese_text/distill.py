@@ -258,8 +258,12 @@ def _progress(total: int, description: str, enabled: bool):
 def distil_student(texts: Sequence[str], teacher: TextEncoder, config: DistillConfig,
                    encoder_options: dict | None = None, text_pairs: Sequence[tuple[str, str]] = (),
                    cache: str | Path | None = None, teacher_name: str = "", valid_pairs: Sequence = (),
-                   on_epoch: Callable[[dict], None] | None = None, progress: bool = True) -> SiameseModel:
+                   neighbours: int = 0, on_epoch: Callable[[dict], None] | None = None,
+                   progress: bool = True) -> SiameseModel:
     """Teacher embeddings (cached) of `texts` and of both sides of `text_pairs`, then a Distiller.
+
+    Args:
+        neighbours: also pair each text with its k nearest texts by teacher cosine (hard pairs).
 
     Returns:
         The distilled student (uncalibrated); fine-tune and calibrate it with `Trainer.fit(init=...)`.
@@ -271,5 +275,25 @@ def distil_student(texts: Sequence[str], teacher: TextEncoder, config: DistillCo
     targets = teacher_embeddings(teacher, all_texts, cache, teacher_name=teacher_name)
     index = {t: i for i, t in enumerate(all_texts)}
     pairs = [(index[a], index[b]) for a, b in text_pairs if a in index and b in index]
+    if neighbours:
+        pairs += teacher_neighbours(targets, neighbours)
     distiller = Distiller(config, encoder_options, on_epoch=on_epoch, progress=progress)
     return distiller.fit(all_texts, targets, pairs, valid_pairs=valid_pairs)
+
+
+def teacher_neighbours(vectors: np.ndarray, k: int, chunk: int = 1024) -> list[tuple[int, int]]:
+    """Each row's k nearest other rows by cosine, as index pairs (i, j), each unordered pair once.
+
+    Args:
+        vectors: (N, D) unit-length rows.
+    """
+    v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+    found: set[tuple[int, int]] = set()
+    for start in range(0, len(v), chunk):
+        sims = v[start : start + chunk] @ v.T  # (c, N)
+        rows = torch.arange(len(sims))
+        sims[rows, rows + start] = -2.0  # never a text with itself
+        top = sims.topk(min(k, len(v) - 1), dim=1).indices  # (c, k)
+        for i, js in enumerate(top.tolist(), start=start):
+            found.update((min(i, j), max(i, j)) for j in js)
+    return sorted(found)

@@ -75,3 +75,14 @@ def test_distill_with_a_fake_teacher(tmp_path, toy_tsv, monkeypatch):
     calls = len(teacher.calls)
     assert run(*args, "--overwrite").exit_code == 0
     assert len(teacher.calls) == calls  # the second run took every embedding from the cache
+
+
+def test_train_init_fine_tunes_an_existing_model(tmp_path, toy_tsv):
+    assert run("train", toy_tsv, "--out", tmp_path / "a", "--epochs", "1", *TINY).exit_code == 0
+    first = SiameseModel.load(tmp_path / "a")
+    res = run("train", toy_tsv, "--out", tmp_path / "b", "--epochs", "1", "--init", tmp_path / "a",
+              "--hidden-size", "16", *TINY[4:])
+    assert res.exit_code == 0, res.output
+    second = SiameseModel.load(tmp_path / "b")
+    assert second.encoder.config == first.encoder.config and second.vocab.itos == first.vocab.itos
+    assert "initialised_from" in second.meta

@@ -66,3 +66,11 @@ def test_student_learns_the_teacher():
     s /= np.linalg.norm(s, axis=1, keepdims=True)
     iu = np.triu_indices(len(TEXTS), 1)
     assert np.corrcoef((s @ s.T)[iu], (targets @ targets.T)[iu])[0, 1] > 0.5
+
+
+def test_teacher_neighbours_pairs_each_text_with_its_nearest():
+    from siamese_text.distill import teacher_neighbours
+
+    v = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [-1, 0]], dtype=np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    assert teacher_neighbours(v, 1, chunk=2) == [(0, 1), (2, 3), (2, 4)]  # [-1, 0] is nearest to [0, 1]
