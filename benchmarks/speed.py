@@ -220,6 +220,13 @@ def main() -> None:
     cold, out = timed_runs(["siamese-text", "score", *PAIR], args.cold_repeats, env)
     print(f"\n2. cold start, one pair {PAIR} (seconds, median (min-max))\n| command | seconds | output |\n|---|---|---|")
     print(f"| siamese-text score A B | {spread(cold, '{:.2f}')} | {out} |")
+    for label, cmd in (("python -c pass", [sys.executable, "-c", "pass"]),
+                       ("python -c 'import numpy'", [sys.executable, "-c", "import numpy"]),
+                       ("python -c 'import torch'", [sys.executable, "-c", "import torch"]),
+                       ("python -c 'import spacy'", [sys.executable, "-c", "import spacy"]),
+                       ("siamese-text score --help", ["siamese-text", "score", "--help"])):
+        times, _ = timed_runs(cmd, args.cold_repeats, env)
+        print(f"| {label} | {spread(times, '{:.2f}')} | (for comparison) |")
     if not args.no_minilm:
         one_liner = MINILM_ONE_LINER.format(a=PAIR[0], b=PAIR[1])
         mini, mini_out = timed_runs([sys.executable, "-c", one_liner], args.minilm_cold_repeats, env)

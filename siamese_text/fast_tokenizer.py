@@ -25,6 +25,7 @@ from pathlib import Path
 
 RULES_FILE = Path(__file__).resolve().parent / "spacy_en_rules.json"
 _RUNS = re.compile(r"\s+|\S+")  # re's \s is str.isspace, the test spaCy uses
+_PLAIN = re.compile(r"\S+(?: \S+)*")  # words separated by single spaces (every normalize()d text)
 
 
 def _compile(entry: dict | None):
@@ -52,6 +53,7 @@ class FastEnglishTokenizer:
         for string, pattern in data["matcher"].items():
             if pattern:
                 self._matcher.setdefault(pattern[0], []).append((tuple(pattern), string))
+        self._first = frozenset(self._matcher)
         self._chunk = lru_cache(maxsize=100_000)(self._tokenize_chunk)
 
     # ----- step 2: one chunk between white space ---------------------------------------------
@@ -149,13 +151,20 @@ class FastEnglishTokenizer:
             words, spaces = self._join_specials(words, spaces)
         return list(zip(words, spaces))
 
-    def _join_specials(self, words: list[str], spaces: list[bool]) -> tuple[list[str], list[bool]]:
-        matches = []  # (start, end) of every run of tokens equal to a special case's pieces
+    def _matches(self, words: list[str]) -> list[tuple[int, int]]:
+        """(start, end) of every run of tokens equal to the pieces of a special case."""
+        if self._first.isdisjoint(words):
+            return []
+        matches = []
         for i, w in enumerate(words):
             for pattern, _ in self._matcher.get(w, ()):
                 n = len(pattern)
                 if tuple(words[i : i + n]) == pattern:
                     matches.append((i, i + n))
+        return matches
+
+    def _join_specials(self, words: list[str], spaces: list[bool]) -> tuple[list[str], list[bool]]:
+        matches = self._matches(words)
         if not matches:
             return words, spaces
         # spaCy's order: longest first, then leftmost; a match is kept when neither its first nor
@@ -188,4 +197,9 @@ class FastEnglishTokenizer:
 
     def __call__(self, text: str) -> list[str]:
         """Token texts of `text`, white-space tokens dropped (as `Tokenizer` does with spaCy)."""
+        if _PLAIN.fullmatch(text):  # shortcut, same result: no white-space tokens, no spaces to track
+            chunk = self._chunk
+            words = [w for part in text.split(" ") for w in chunk(part)]
+            if not self._matches(words):  # nothing for step 3 to re-join
+                return words
         return [w for w, _ in self.tokens_with_spaces(text) if not w.isspace()]

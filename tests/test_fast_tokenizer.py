@@ -70,7 +70,9 @@ def test_rules_file_matches_installed_spacy(fast):
 @pytest.mark.parametrize("text", EDGE_CASES)
 def test_edge_cases_equal_spacy(spacy_tokenizer, fast, text):
     for variant in (text, normalize(text)):
-        assert fast.tokens_with_spaces(variant) == _reference(spacy_tokenizer, variant)
+        reference = _reference(spacy_tokenizer, variant)
+        assert fast.tokens_with_spaces(variant) == reference
+        assert fast(variant) == [w for w, _ in reference if not w.isspace()]
 
 
 def test_special_cases_are_used(fast):
@@ -85,7 +87,9 @@ def test_random_mixtures_equal_spacy(spacy_tokenizer, fast):
     rng = random.Random(0)
     for _ in range(3000):
         text = "".join(rng.choice(pieces) + rng.choice(["", "", " ", "  "]) for _ in range(rng.randint(1, 6)))
-        assert fast.tokens_with_spaces(text) == _reference(spacy_tokenizer, text), repr(text)
+        reference = _reference(spacy_tokenizer, text)
+        assert fast.tokens_with_spaces(text) == reference, repr(text)
+        assert fast(text) == [w for w, _ in reference if not w.isspace()], repr(text)
 
 
 def test_tokenizer_backends_agree():
@@ -129,5 +133,9 @@ def test_every_corpus_sentence_equals_spacy(spacy_tokenizer, fast):
     raw = _corpus_sentences()
     texts = sorted({normalize(t) for t in raw})
     assert len(texts) > 50_000
-    bad = [t for t in texts if fast.tokens_with_spaces(t) != _reference(spacy_tokenizer, t)]
+    bad = []
+    for t in texts:
+        reference = _reference(spacy_tokenizer, t)
+        if fast.tokens_with_spaces(t) != reference or fast(t) != [w for w, _ in reference if not w.isspace()]:
+            bad.append(t)
     assert bad == [], f"{len(bad)} of {len(texts)} sentences split differently, e.g. {bad[:3]}"
