@@ -160,3 +160,17 @@ def test_load_for_inference_falls_back_to_torch(tmp_path, monkeypatch):
     # pretend output_dim is a newer encoder setting the NumPy path does not know
     monkeypatch.setattr(fast_model, "ENCODER_FIELDS", fast_model.ENCODER_FIELDS - {"output_dim"})
     assert isinstance(fast_model.load_for_inference(tmp_path / "m"), SiameseModel)
+
+
+def test_pad_batch_layout():
+    from siamese_text.features import Features
+
+    batch = [Features((5, 6), ((1, 2), (3,))), Features((), ()), Features((7,), ((),))]
+    out = pad_batch(batch, use_subwords=True)
+    assert out["ids"].tolist() == [[5, 6], [0, 0], [7, 0]]
+    assert out["lengths"].tolist() == [2, 0, 1]
+    assert out["sub_ids"].tolist() == [1, 2, 3]
+    assert out["sub_counts"].tolist() == [2, 1, 0, 0, 0, 0]  # position b*T + t
+    assert out["sub_offsets"].tolist() == [0, 2, 3, 3, 3, 3]
+    tensors = collate(batch, use_subwords=False)
+    assert set(tensors) == {"ids", "lengths"} and tensors["ids"].dtype == torch.long
