@@ -1,7 +1,10 @@
 """Near-duplicate removal over many texts, in stages a distributed engine can re-run one by one:
 
-    group_exact (normalised hash) -> embed (unique texts only) -> partition (vector index)
+    ExactGroups (normalised hash) -> embed (unique texts only) -> partition (vector index)
     -> candidate_pairs (neighbour search within partitions) -> keep_first -> resolve
+
+(`search_and_resolve` alternates the two middle stages for the rare texts that need more
+neighbours.)
 
 Keep-first, no chaining: texts are taken in order, and a text is removed only when it is a
 duplicate of an earlier text that is KEPT; its `duplicate_of` always points at a kept text. So
@@ -11,7 +14,6 @@ space only) are always kept and never compared.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from array import array
 from collections.abc import Sequence
@@ -21,6 +23,7 @@ import numpy as np
 
 from .index import IndexConfig, Scoring, VectorIndex
 from .tokenizer import normalize
+from .workers import encode_chunks, threads
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class DedupConfig:
     chunk_size: int = 8192  # texts per encode call (bounds the tokenizer's memory)
     search_chunk: int = 4096  # queries per index search call
     threads: int = 0  # torch and faiss threads while deduplicating; 0 leaves them as they are
+    workers: int = 1  # processes that encode at once (each on one thread); see workers.py
+    min_parallel: int = 5000  # fewer distinct texts than this are encoded in-process
     index: IndexConfig = field(default_factory=IndexConfig)
 
 
@@ -127,15 +132,14 @@ def embed(texts: Sequence[str], encoder, scoring: Scoring, config: DedupConfig |
     """Stage 2: prepared embeddings of the (unique) texts, in chunks of similar length. -> (U, D)"""
     config = config or DedupConfig()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    workers = config.workers if len(texts) >= config.min_parallel else 1
+    size = config.chunk_size if workers <= 1 else \
+        min(config.chunk_size, max(256, -(-len(texts) // (8 * workers))))  # small chunks balance the workers
+    pieces = [order[s : s + size] for s in range(0, len(order), size)]
+    chunks = ([texts[i] for i in idx] for idx in pieces)
     out: np.ndarray | None = None
     with _bar(len(texts), "embedding", progress) as bar:
-        for start in range(0, len(order), config.chunk_size):
-            idx = order[start : start + config.chunk_size]
-            chunk = [texts[i] for i in idx]
-            try:
-                vecs = encoder.encode(chunk, batch_size=config.batch_size)
-            except TypeError:  # a plain encoder without batch_size
-                vecs = encoder.encode(chunk)
+        for idx, vecs in zip(pieces, encode_chunks(encoder, chunks, config.batch_size, workers)):
             vecs = scoring.prepare(vecs)
             if out is None:
                 out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
@@ -150,44 +154,69 @@ def partition(vectors: np.ndarray, scoring: Scoring, config: DedupConfig | None 
     return VectorIndex.build(vectors, scoring.energy, (config or DedupConfig()).index, exact)
 
 
-def candidate_pairs(index: VectorIndex, vectors: np.ndarray, scoring: Scoring,
+def candidate_pairs(index: VectorIndex, vectors: np.ndarray, scoring: Scoring, rows: np.ndarray, k: int,
                     config: DedupConfig | None = None, progress: bool = False):
-    """Stage 4: every pair of neighbours whose score reaches the threshold.
+    """Stage 4: the neighbours of texts `rows` (among their k nearest) whose score reaches the
+    threshold. Both directions of a pair count: a found pair is returned as (later, earlier).
 
-    Each text asks for its k nearest neighbours; a text whose k neighbours all match asks again
-    with 4k (up to max_k), so large groups are not cut off. Both directions of a pair count.
     Returns:
-        later (E,), earlier (E,) int64 and score (E,) float64, sorted by (later, earlier).
+        (later (E,), earlier (E,) int64, score (E,) float64), and saturated (len(rows),) bool:
+        all k neighbours matched, so more matches may lie beyond them.
     """
     config = config or DedupConfig()
     n = len(vectors)
+    want = min(k + 1, n)  # + 1: a text finds itself
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    todo, k = np.arange(n), config.k
-    with _bar(n, "searching", progress) as bar:
-        while len(todo) and n > 1:
-            want = min(k + 1, n)  # + 1: a text finds itself
-            saturated = []
-            for start in range(0, len(todo), config.search_chunk):
-                q = todo[start : start + config.search_chunk]
-                energies, ids = index.search(vectors[q], want)  # (C, want)
-                with np.errstate(over="ignore"):
-                    scores = np.asarray(scoring.to_score(energies), dtype=np.float64)  # (C, want)
-                hit = (ids >= 0) & (ids != q[:, None]) & (scores >= scoring.threshold)
-                rows, cols = np.nonzero(hit)
-                a, b = q[rows], ids[rows, cols]
-                found.append((np.maximum(a, b), np.minimum(a, b), scores[rows, cols]))
-                if want < n and k < config.max_k:
-                    saturated.append(q[hit.sum(1) >= want - 1])
-                if k == config.k:
-                    bar.update(len(q))
-            todo = np.concatenate(saturated) if saturated else todo[:0]
-            k = min(4 * k, config.max_k)
+    saturated = np.zeros(len(rows), dtype=bool)
+    with _bar(len(rows), f"searching (k={k})", progress) as bar:
+        for start in range(0, len(rows), config.search_chunk):
+            q = rows[start : start + config.search_chunk]
+            energies, ids = index.search(vectors[q], want)  # (C, want)
+            with np.errstate(over="ignore"):
+                scores = np.asarray(scoring.to_score(energies), dtype=np.float64)  # (C, want)
+            hit = (ids >= 0) & (ids != q[:, None]) & (scores >= scoring.threshold)
+            r, c = np.nonzero(hit)
+            a, b = q[r], ids[r, c]
+            found.append((np.maximum(a, b), np.minimum(a, b), scores[r, c]))
+            saturated[start : start + len(q)] = (hit.sum(1) >= want - 1) & (want < n)
+            bar.update(len(q))
+    return _merge(found, n), saturated
+
+
+def _merge(found, n: int):
+    """Concatenate edge lists, drop repeated pairs, sort by (later, earlier)."""
     if not found:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy(), np.zeros(0)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
     later, earlier, score = (np.concatenate(x) for x in zip(*found))
-    _, first = np.unique(later * n + earlier, return_index=True)  # sorted by (later, earlier)
+    _, first = np.unique(later * n + earlier, return_index=True)
     return later[first], earlier[first], score[first]
+
+
+def search_and_resolve(index: VectorIndex, vectors: np.ndarray, scoring: Scoring,
+                       config: DedupConfig | None = None, progress: bool = False):
+    """Stages 4 and 5: candidate pairs of every text, then keep-first. A text that is kept although
+    all its k neighbours matched may have a kept match further out: it asks again with 4k
+    neighbours (up to max_k), and keep-first runs again, until no such text is left.
+
+    Returns:
+        dup_of (n,), best (n,) as `keep_first`.
+    """
+    config = config or DedupConfig()
+    n = len(vectors)
+    k = np.full(n, config.k)  # neighbours each text asked for
+    saturated = np.zeros(n, dtype=bool)
+    edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    dup_of, best = np.full(n, -1, dtype=np.int64), np.zeros(n)
+    rows = np.arange(n) if n > 1 else np.zeros(0, dtype=np.int64)
+    while len(rows):
+        for ask in np.unique(k[rows]).tolist():
+            these = rows[k[rows] == ask]
+            found, saturated[these] = candidate_pairs(index, vectors, scoring, these, ask, config, progress)
+            edges.append(found)
+        dup_of, best = keep_first(n, *_merge(edges, n))
+        rows = np.flatnonzero(saturated & (dup_of < 0) & (k < config.max_k))
+        k[rows] = np.minimum(4 * k[rows], config.max_k)
+    return dup_of, best
 
 
 def keep_first(n: int, later: np.ndarray, earlier: np.ndarray, score: np.ndarray):
@@ -237,27 +266,7 @@ def near_duplicates(texts: Sequence[str], encoder, scoring: Scoring, config: Ded
     with threads((config or DedupConfig()).threads):
         vectors = embed(texts, encoder, scoring, config, progress)
         index = partition(vectors, scoring, config, exact_search)
-        return keep_first(len(texts), *candidate_pairs(index, vectors, scoring, config, progress))
-
-
-@contextlib.contextmanager
-def threads(n: int):
-    """Run torch and faiss on n threads inside the block (n = 0: leave them alone). On a busy
-    machine one thread is often much faster than several that wait for each other."""
-    if n <= 0:
-        yield
-        return
-    import faiss
-    import torch
-
-    before_torch, before_faiss = torch.get_num_threads(), faiss.omp_get_max_threads()
-    torch.set_num_threads(n)
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before_torch)
-        faiss.omp_set_num_threads(before_faiss)
+        return search_and_resolve(index, vectors, scoring, config, progress)
 
 
 def dedup(texts: Sequence[str], model=None, threshold: float | None = None,

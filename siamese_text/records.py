@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dedup import DedupConfig, DedupResult, ExactGroups, near_duplicates, resolve
+from .dedup import DedupConfig, DedupResult, ExactGroups, embed, partition, resolve, search_and_resolve, threads
 from .errors import SiameseTextError
 from .index import Scoring
 
@@ -46,6 +46,7 @@ class DedupSummary:
     files_written: int
     seconds: float
     threshold: float
+    stages: dict  # seconds spent reading, embedding, indexing, searching, writing
 
     @property
     def kept(self) -> int:
@@ -156,15 +157,37 @@ def dedup_files(paths: Sequence[str | Path], out_dir: Path | None = None, report
                         done = 0
                 counts.append(count)
                 bar.update(done)
-        dup_of, best = near_duplicates(unique, encoder, scoring, config, progress)
-        del unique
+        clock = _Clock(started)
+        clock("read")
+        with threads((config or DedupConfig()).threads):
+            vectors = embed(unique, encoder, scoring, config, progress)
+            del unique
+            clock("embed")
+            index = partition(vectors, scoring, config)
+            clock("index")
+            dup_of, best = search_and_resolve(index, vectors, scoring, config, progress)
+            del index, vectors
+            clock("search")
         blank = int(np.count_nonzero(np.frombuffer(groups.unique_of, dtype=np.int64) < 0)) \
             if len(groups.unique_of) else 0
         result = resolve(groups, dup_of, best, scoring.threshold)
         del groups
         written = write_outputs(sources, counts, result, outputs, report, unit, errors)
+        clock("write")
     return DedupSummary(len(result.duplicate_of), blank, result.n_exact, result.n_near, written,
-                        time.perf_counter() - started, scoring.threshold)
+                        time.perf_counter() - started, scoring.threshold, clock.stages)
+
+
+class _Clock:
+    """Seconds since the previous call, per stage name."""
+
+    def __init__(self, start: float) -> None:
+        self.last, self.stages = start, {}
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = self.stages.get(stage, 0.0) + now - self.last
+        self.last = now
 
 
 def write_outputs(sources: Sequence[Source], counts: Sequence[int], result: DedupResult,

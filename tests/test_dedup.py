@@ -112,6 +112,17 @@ def test_matches_brute_force_keep_first_on_clusters(exact_limit):
         assert r.score >= 0.9
 
 
+def test_worker_processes_give_the_same_result():
+    rng = np.random.default_rng(2)
+    table = {f"w{i}": v.tolist() for i, v in enumerate(np.repeat(rng.normal(size=(30, 6)), 4, 0)
+                                                      + rng.normal(scale=0.2, size=(120, 6)))}
+    one = dedup(list(table), FakeEncoder(table), threshold=0.9)
+    two = dedup(list(table), FakeEncoder(table), threshold=0.9,
+                config=DedupConfig(workers=2, min_parallel=0, chunk_size=16))
+    np.testing.assert_array_equal(one.duplicate_of, two.duplicate_of)
+    assert 0 < len(one.removed) < 110
+
+
 def test_large_group_beyond_k_neighbours():
     rng = np.random.default_rng(1)
     vecs = np.ones((60, 8)) + rng.normal(scale=0.01, size=(60, 8))  # 60 near-identical texts
