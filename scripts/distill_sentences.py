@@ -5,7 +5,10 @@ QQP test split (split_pairs(dev.tsv, [0.65, 0.15, 0.2], seed=0)[2]), MRPC test, 
 TEST and STS-B test. A sentence that also occurs in a test set (after normalisation) is dropped
 too, so no test sentence is ever seen by the student or the teacher cache.
 
-    python scripts/distill_sentences.py ../shared/data distill_sentences.txt [distill_pairs.tsv]
+    python scripts/distill_sentences.py ../shared/data distill_sentences.txt [distill_pairs.tsv] [--no-paws]
+
+--no-paws leaves out PAWS dev (long Wikipedia sentences whose pairs differ by swapped words: a
+quarter of the tokens, and little that helps Quora questions), which makes distillation faster.
 
 The optional third file gets the unlabelled pairs (text_a<TAB>text_b) those sentences come from,
 for `siamese-text distill --text-pairs`.
@@ -32,7 +35,7 @@ def columns(path: Path, cols: tuple[int, int], skip_header: bool, where=None) ->
     return out
 
 
-def main(data: Path, out: Path, pairs_out: Path | None = None) -> None:
+def main(data: Path, out: Path, pairs_out: Path | None = None, paws: bool = True) -> None:
     qqp = read_pairs(data / "qqp/bimpm/dev.tsv", "qqp-bimpm")
     qqp_train, qqp_valid, qqp_test = split_pairs(qqp, [0.65, 0.15, 0.2], seed=0)
     sick = data / "sick/SICK.txt"
@@ -45,7 +48,8 @@ def main(data: Path, out: Path, pairs_out: Path | None = None) -> None:
 
     keep = [t for p in qqp_train + qqp_valid for t in (p.a, p.b)]
     keep += columns(data / "mrpc/msr_paraphrase_train.txt", (3, 4), False)
-    keep += columns(data / "paws_wiki/dev.tsv", (1, 2), True)
+    if paws:
+        keep += columns(data / "paws_wiki/dev.tsv", (1, 2), True)
     keep += columns(sick, (1, 2), True, where=lambda f: f[-1].strip() != "TEST")
     keep += columns(data / "stsb/sts-train.csv", (5, 6), False)
     keep += columns(data / "stsb/sts-dev.csv", (5, 6), False)
@@ -69,4 +73,5 @@ def main(data: Path, out: Path, pairs_out: Path | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None)
+    args = [a for a in sys.argv[1:] if a != "--no-paws"]
+    main(Path(args[0]), Path(args[1]), Path(args[2]) if len(args) > 2 else None, paws="--no-paws" not in sys.argv)

@@ -86,3 +86,32 @@ def test_train_init_fine_tunes_an_existing_model(tmp_path, toy_tsv):
     second = SiameseModel.load(tmp_path / "b")
     assert second.encoder.config == first.encoder.config and second.vocab.itos == first.vocab.itos
     assert "initialised_from" in second.meta
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_process_saves_and_exits_with_one_line(tmp_path, toy_tsv):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "m"
+    cmd = [sys.executable, "-m", "siamese_text", "train", str(toy_tsv), "--out", str(out), "--epochs", "100000",
+           "--patience", "100000", "--threads", "1", *TINY]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    ckpts = tmp_path / "m.checkpoints"
+    deadline = time.time() + 120
+    while not (ckpts.is_dir() and any(ckpts.iterdir())) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "checkpoint saved in" in lines[0] and "--resume" in lines[0], err
+    assert "Traceback" not in err and not out.exists()
+    # the saved checkpoint is found; with --epochs 1 nothing is left to train, so it only calibrates and saves
+    res = run("train", toy_tsv, "--out", out, "--epochs", "1", "--resume", *TINY)
+    assert res.exit_code == 0 and "saved" in res.output, res.output
+    assert SiameseModel.load(out).meta["history"]
