@@ -130,9 +130,9 @@ def _corpus_sentences() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.skipif(not DATA.is_dir(), reason="shared data not available")
 def test_every_corpus_sentence_equals_spacy(spacy_tokenizer, fast):
-    raw = _corpus_sentences()
-    texts = sorted({normalize(t) for t in raw})
-    assert len(texts) > 50_000
+    raw = _corpus_sentences()  # as found (63,243 distinct), and as the model sees them (62,703)
+    texts = sorted(set(raw) | {normalize(t) for t in raw})
+    assert len(texts) > 100_000
     bad = []
     for t in texts:
         reference = _reference(spacy_tokenizer, t)
