@@ -103,18 +103,43 @@ def ground_truth(lines: list[str], pairs) -> tuple[np.ndarray, np.ndarray]:
     return true, exact
 
 
-def measured(cmd: list[str], env=None) -> tuple[float, float, float, float]:
-    """Run a command; (wall seconds, CPU seconds, peak resident MB, machine load average)."""
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (Linux /proc), in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
+def measured(cmd: list[str], log: Path) -> tuple[float, float, float, float]:
+    """Run a command, its stderr into `log`; (wall seconds, CPU seconds of it and its worker
+    processes, peak resident MB of it and its workers together (sampled every 0.2 s, never below
+    its own peak), machine load average around the run)."""
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        peak = 0.0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, _tree_rss_mb(proc.pid))
+            time.sleep(0.2)
     wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace")
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, (load + os.getloadavg()[0]) / 2
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {log.read_text()[-2000:]}")
+    peak = max(peak, usage.ru_maxrss / 1024)
+    return wall, usage.ru_utime + usage.ru_stime, peak, (load + os.getloadavg()[0]) / 2
 
 
 def removed_from_report(report: Path, n: int) -> np.ndarray:
@@ -132,7 +157,7 @@ def worker_brute(file: Path, out: Path, model: str | None, threshold: float | No
     from siamese_text.model import SiameseModel
     from siamese_text.records import dedup_files
 
-    config = DedupConfig(threads=1, index=IndexConfig(exact_limit=10**12))
+    config = DedupConfig(threads=1, workers=os.cpu_count() or 1, index=IndexConfig(exact_limit=10**12))
     dedup_files([file], out / "brute", out / "brute.jsonl", SiameseModel.load(model), threshold,
                 overwrite=True, config=config)
 
@@ -204,6 +229,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     ap.add_argument("--threshold", type=float, default=None, help="probability (default: the model's)")
+    ap.add_argument("--extra-thresholds", type=float, nargs="*", default=[],
+                    help="also run siamese-text at these probabilities (no brute force for them)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--skip", nargs="*", default=[], choices=["brute", "minhash"])
@@ -225,7 +252,7 @@ def main() -> None:
         (["--threshold", str(args.threshold)] if args.threshold is not None else [])
     print(f"machine: {machine()}; model: {model_version(args.model)}; {len(pairs):,} labelled pairs; "
           f"seed {args.seed}", flush=True)
-    print("| lines | distinct | method | wall s | CPU s | load | peak MB | lines/s | removed | precision | recall "
+    print("| lines | distinct | method | wall s | CPU s | load | peak MB (all processes) | lines/s | removed | precision | recall "
           "| near removed | near precision | near recall | near recall vs brute force |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     results = []
@@ -237,20 +264,31 @@ def main() -> None:
         file = folder / "workload.txt"
         file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         runs = {}
-        cli = [sys.executable, "-m", "siamese_text", "dedup", str(file), "--out", str(folder / "siamese"),
-               "--report", str(folder / "siamese.jsonl"), "--overwrite", "--no-progress", *common]
-        runs["siamese-text (faiss)"] = (*measured(cli), removed_from_report(folder / "siamese.jsonl", size))
+        def cli(report: Path, threshold: float | None) -> list[str]:
+            return [sys.executable, "-m", "siamese_text", "dedup", str(file), "--out", str(folder / "siamese"),
+                    "--report", str(report), "--overwrite", "--no-progress",
+                    *(["--model", args.model] if args.model else []),
+                    *(["--threshold", str(threshold)] if threshold is not None else [])]
+
+        report = folder / "siamese.jsonl"
+        runs["siamese-text (faiss)"] = (*measured(cli(report, args.threshold), report.with_suffix(".log")),
+                                        removed_from_report(report, size))
+        for extra in args.extra_thresholds:  # the same command at another threshold
+            report = folder / f"siamese-{extra}.jsonl"
+            runs[f"siamese-text (faiss), p >= {extra}"] = (*measured(cli(report, extra), report.with_suffix(".log")),
+                                                          removed_from_report(report, size))
         if "brute" not in args.skip:
             cmd = [sys.executable, __file__, "--worker", "brute", "--file", str(file), "--out", str(folder), *common]
-            runs["exact brute force"] = (*measured(cmd), removed_from_report(folder / "brute.jsonl", size))
+            runs["exact brute force"] = (*measured(cmd, folder / "brute.log"),
+                                         removed_from_report(folder / "brute.jsonl", size))
         if "minhash" not in args.skip:
             cmd = [sys.executable, __file__, "--worker", "minhash", "--file", str(file), "--out", str(folder)]
-            runs["MinHash LSH"] = (*measured(cmd), np.load(folder / "minhash.npy"))
+            runs["MinHash LSH"] = (*measured(cmd, folder / "minhash.log"), np.load(folder / "minhash.npy"))
         brute = runs.get("exact brute force", (None,) * 5)[4]
         for method, (wall, cpu, mb, load, removed) in runs.items():
             m = metrics(removed, true, exact)
             vs = float("nan")
-            if brute is not None and method.startswith("siamese") and (brute & ~exact).any():
+            if brute is not None and method == "siamese-text (faiss)" and (brute & ~exact).any():
                 vs = float((removed & brute & ~exact).sum() / (brute & ~exact).sum())
             results.append({"lines": size, "method": method, "wall_s": wall, "cpu_s": cpu, "peak_mb": mb,
                             "load_avg": load, **m,

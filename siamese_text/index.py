@@ -79,6 +79,7 @@ class IndexConfig:
     nprobe: int = 32  # IVF cells searched per query (more = slower, higher recall)
     cells_per_sqrt: float = 4.0  # IVF cells = cells_per_sqrt * sqrt(N)
     seed: int = 0  # k-means seed: the same input gives the same index
+    kmeans_iterations: int = 10  # cells need not be perfect, only balanced enough (faiss: 25)
 
 
 class VectorIndex:
@@ -121,6 +122,7 @@ class VectorIndex:
         quantizer = faiss.IndexFlat(d, faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2)  # cells
         ivf = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
         ivf.cp.seed = config.seed
+        ivf.cp.niter = config.kmeans_iterations
         rng = np.random.default_rng(config.seed)
         sample = vectors if n <= 64 * nlist else vectors[np.sort(rng.choice(n, 64 * nlist, replace=False))]
         ivf.train(sample)
