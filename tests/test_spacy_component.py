@@ -171,3 +171,13 @@ def test_full_pipeline_with_trained_components_and_ours(tmp_path, bundled_model)
     assert [t.tag_ for t in again] == [t.tag_ for t in doc]
     assert again.similarity(loaded(PARAPHRASE)) == pytest.approx(doc.similarity(nlp(PARAPHRASE)), abs=1e-6)
     assert VECTOR_KEY in again.user_data
+
+
+def test_component_accepts_a_loaded_model_directly(tiny_model):
+    from siamese_text.spacy_component import SiameseSimilarity
+
+    component = SiameseSimilarity(model=tiny_model)
+    nlp = spacy.blank("en")
+    a, b = component(nlp.make_doc("learn python")), component(nlp.make_doc("bake bread"))
+    assert component.model is tiny_model
+    assert a.similarity(b) == pytest.approx(tiny_model.similarity("learn python", "bake bread"), abs=1e-6)
