@@ -10,7 +10,7 @@ paraphrase. Baselines: random choice, and TF-IDF cosine (word 1-2 grams, fitted 
 Candidate vectors are encoded once (as for a fixed FAQ); ms/query covers encoding the query and
 ranking the candidates.
 
-    python benchmarks/one_shot.py [--model DIR] [--candidates 5 20] [--seed 0]
+    python benchmarks/one_shot.py [--model DIR] [--candidates 5 20] [--seed 0] [--threads 1]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bundled_model import DEFAULT_DATA, canonical_qqp_split  # this folder is on sys.path
@@ -62,7 +63,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--candidates", type=int, nargs="+", default=[5, 20])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (more oversubscribe a busy CPU)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     model = SiameseModel.load(args.model)
     _, _, test = canonical_qqp_split(args.data)
     pool = sorted({t for p in test for t in (p.a, p.b)})
@@ -70,7 +73,8 @@ def main() -> None:
     vectors = model.encode(pool)  # (M, D): candidates are encoded once, as a fixed FAQ would be
     tfidf = TfidfVectorizer(preprocessor=normalize, ngram_range=(1, 2)).fit(pool)
 
-    print(f"model: {args.model or 'bundled'}; QQP test split, threshold {model.threshold:.3f}")
+    print(f"model: {args.model or 'bundled'}; QQP test split, threshold {model.threshold:.3f}; "
+          f"torch threads: {args.threads}")
     print(f"{'distractors':<14}{'candidates':>10}{'queries':>9}{'random top-1':>14}{'TF-IDF top-1':>14}"
           f"{'model top-1':>13}{'flagged (answer in)':>21}{'flagged (answer out)':>22}{'ms/query':>10}")
     for hard in (False, True):
