@@ -20,8 +20,10 @@ _EPS = 1e-12  # keeps the log-odds finite at probabilities 0 and 1
 class SiameseClassifier(ClassifierMixin, BaseEstimator):
     """Paraphrase classifier for text pairs, with scikit-learn's conventions.
 
-    `fit` holds out `validation_fraction` of the pairs (no text on both sides of the split) for
-    early stopping, probability calibration and the decision threshold, and trains on the rest.
+    `fit` holds out `validation_fraction` of the pairs for early stopping, probability
+    calibration and the decision threshold, and trains on the rest. The hold-out keeps every text
+    on one side of the split when the pairs' shared texts allow a part of about that size with
+    both labels; otherwise (one giant web of shared texts, tiny data) it is stratified at random.
 
     Args:
         embedding_dim, hidden_size, num_layers, pooling, dropout, subword_buckets, max_tokens:
