@@ -177,3 +177,22 @@ def test_cross_val_score_on_real_quora_pairs():
     clf = SiameseClassifier(epochs=3, embedding_dim=32, hidden_size=32, subword_buckets=0)
     scores = cross_val_score(clf, X, y, cv=3, scoring="roc_auc")
     assert scores.shape == (3,) and scores.mean() > 0.52  # 600 pairs only; chance is 0.5
+
+
+def test_hold_out_is_leak_free_when_possible_and_sized_otherwise(world):
+    from conftest import TOY_PAIRS
+
+    clf = SiameseClassifier(validation_fraction=0.25)
+    labels = np.array([p.label for p in TOY_PAIRS], dtype=int)
+    train, valid = clf._split(list(TOY_PAIRS), labels, seed=0)
+    assert len(train) + len(valid) == len(TOY_PAIRS) and {p.label for p in valid} == {0, 1}
+    assert not {t for p in train for t in (p.a, p.b)} & {t for p in valid for t in (p.a, p.b)}
+    # the toy world is one web of shared texts: a leak-free split would leave no hold-out at all
+    X, y = world
+    from siamese_text.pairs import Pair, split_pairs
+
+    pairs = [Pair(a, b, int(label)) for (a, b), label in zip(X, y)]
+    assert len(split_pairs(pairs, [0.75, 0.25], seed=0)[1]) < 10  # what a leak-free split gives
+    train, valid = clf._split(pairs, y.astype(int), seed=0)
+    assert len(valid) == pytest.approx(0.25 * len(pairs), abs=1)
+    assert np.mean([p.label for p in valid]) == pytest.approx(y.mean(), abs=0.02)  # stratified
