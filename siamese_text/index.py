@@ -76,7 +76,7 @@ class IndexConfig:
     """When to go approximate and how hard to search."""
 
     exact_limit: int = 20_000  # up to this many vectors: exact flat search; beyond: IVF
-    nprobe: int = 32  # IVF cells searched per query (more = slower, higher recall)
+    nprobe: int = 48  # IVF cells searched per query (more = slower, higher recall)
     cells_per_sqrt: float = 4.0  # IVF cells = cells_per_sqrt * sqrt(N)
     seed: int = 0  # k-means seed: the same input gives the same index
     kmeans_iterations: int = 10  # cells need not be perfect, only balanced enough (faiss: 25)
