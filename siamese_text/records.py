@@ -74,6 +74,8 @@ def iter_records(source: Source, unit: str, errors: str) -> Iterator[tuple[bytes
 
 def open_sources(paths: Sequence[str | Path], spool_dir: Path) -> list[Source]:
     """Check every input exists; spool standard input ("-") to a file under spool_dir."""
+    if sum(1 for p in paths if str(p) == "-") > 1:
+        raise SiameseTextError("standard input ('-') can be read only once")
     sources = []
     for p in paths:
         if str(p) == "-":
@@ -88,8 +90,6 @@ def open_sources(paths: Sequence[str | Path], spool_dir: Path) -> list[Source]:
         if not path.is_file():
             raise SiameseTextError(f"{path}: not a file")
         sources.append(Source(str(path), path, path.name))
-    if sum(1 for s in sources if s.name == "<stdin>") > 1:
-        raise SiameseTextError("standard input ('-') can be read only once")
     return sources
 
 

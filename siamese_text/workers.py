@@ -67,14 +67,16 @@ def encode_chunks(encoder, chunks: Iterable[list[str]], batch_size: int = 256,
         payload = _payload(encoder, Path(tmp))
         done = 0
         if payload is not None:
+            pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), _init_worker,
+                                       (payload, batch_size))
             try:
-                with ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), _init_worker,
-                                         (payload, batch_size)) as pool:
-                    for vecs in pool.map(_encode_in_worker, chunks):
-                        done += 1
-                        yield vecs
+                for vecs in pool.map(_encode_in_worker, chunks):
+                    done += 1
+                    yield vecs
             except BrokenProcessPool:
                 pass  # workers could not start (say, a __main__ that cannot be re-imported)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)  # on an error, drop the queued chunks
         for chunk in chunks[done:]:
             yield encode(encoder, chunk, batch_size)
 
