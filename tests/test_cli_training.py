@@ -115,3 +115,18 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_with_one_line(tmp_path, toy_ts
     res = run("train", toy_tsv, "--out", out, "--epochs", "1", "--resume", *TINY)
     assert res.exit_code == 0 and "saved" in res.output, res.output
     assert SiameseModel.load(out).meta["history"]
+
+
+def test_train_reads_the_corpora_formats(tmp_path):
+    # an STS-B layout: genre, file, year, id, score, sentence1, sentence2; scores >= 4 count as "same"
+    rows = [("main-captions", "MSRvid", "2012test", f"{i:04d}", "4.6" if p.label else "0.8", p.a, p.b)
+            for i, p in enumerate(TOY_PAIRS * 2)]
+    data = tmp_path / "sts.csv"
+    data.write_text("".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    res = run("train", data, "--format", "stsb", "--out", tmp_path / "m", "--epochs", "1", *TINY)
+    assert res.exit_code == 0, res.output
+    assert "(stsb): " in SiameseModel.load(tmp_path / "m").meta["trained_on"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a\tb\n", encoding="utf-8")
+    res = run("train", bad, "--format", "stsb", "--out", tmp_path / "m2", *TINY)
+    assert res.exit_code == 1 and res.output.strip().startswith("error: ") and str(bad) in res.output
