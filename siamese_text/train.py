@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -24,9 +22,11 @@ from .distributed import Distributed
 from .encoder import Encoder, EncoderConfig
 from .energy import Energy, energy_fn
 from .errors import SiameseTextError
-from .features import Featurizer, Features, collate
+from .features import Features, collate
 from .losses import Loss, contrastive_loss, online_contrastive_loss, triplet_loss
 from .model import SiameseModel
+from .batches import length_batches, mine_triplets, seed_everything  # noqa: F401  (re-exported)
+from .interrupt import CtrlC
 from .pairs import Pair, Triplet
 from .tokenizer import Tokenizer, TokenizerConfig
 from .vocab import Vocab
@@ -65,53 +65,6 @@ class TrainingInterrupted(SiameseTextError):
     """Ctrl-C during training; the message says where the checkpoint went."""
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Shuffled batches of indices whose items have similar lengths (less padding).
-
-    Indices are shuffled, cut into chunks of 50 batches, each chunk sorted by length and cut
-    into batches, and the batches shuffled again.
-    """
-    idx = list(range(len(lengths)))
-    rng.shuffle(idx)
-    chunk = batch_size * 50
-    batches = []
-    for start in range(0, len(idx), chunk):
-        part = sorted(idx[start : start + chunk], key=lambda i: lengths[i])
-        batches.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def mine_triplets(pairs: Sequence[Pair], seed: int = 0) -> list[Triplet]:
-    """Triplets from labelled pairs: each genuine pair (a, b) with a negative for a.
-
-    The negative is an impostor partner of a or b when the data has one, else a random text.
-    """
-    rng = random.Random(seed)
-    impostors: dict[str, list[str]] = {}
-    for p in pairs:
-        if p.label == 0:
-            impostors.setdefault(p.a, []).append(p.b)
-            impostors.setdefault(p.b, []).append(p.a)
-    texts = sorted({t for p in pairs for t in (p.a, p.b)})
-    triplets = []
-    for p in pairs:
-        if p.label != 1:
-            continue
-        candidates = impostors.get(p.a) or impostors.get(p.b)
-        negative = rng.choice(candidates) if candidates else rng.choice(texts)
-        if negative in (p.a, p.b):
-            continue
-        triplets.append(Triplet(p.a, p.b, negative))
-    return triplets
-
-
 def _fingerprint(items: Sequence) -> str:
     h = hashlib.sha256()
     for item in items:
@@ -143,7 +96,6 @@ class Trainer:
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
         self.history_: list[dict] = []
-        self._stop = False
 
     def _build(self, train_texts: list[str], init: SiameseModel | None, ckpt: Checkpoint | None):
         """Vocabulary and encoder: from a checkpoint, an initial model, or fresh."""
@@ -257,7 +209,7 @@ class Trainer:
                                    Checkpoint(encoder.state_dict(), best_state, optimizer.state_dict(),
                                               torch.get_rng_state(), vocab, state))
 
-        with self._interrupt_handler(enabled=dist.world_size == 1):
+        with CtrlC(enabled=dist.world_size == 1) as ctrl_c:
             for epoch in range(start_epoch, c.epochs + 1):
                 encoder.train()
                 epoch_rng = rng.getstate()
@@ -287,7 +239,7 @@ class Trainer:
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(loss=f"{total / seen:.4f}")
-                    if self._stop:
+                    if ctrl_c.pressed:
                         if bar is not None:
                             bar.close()
                         saved = checkpoint(f"epoch-{epoch - 1:04d}-step-{step + 1:06d}", epoch, step + 1, epoch_rng)
@@ -320,28 +272,6 @@ class Trainer:
         encoder.load_state_dict(best_state)
         encoder.eval()
         return self.calibrate(model, valid_pairs, trained_on=trained_on, best_epoch=best_epoch)
-
-    def _interrupt_handler(self, enabled: bool):
-        """While training: the first Ctrl-C asks the loop to checkpoint and stop after the batch."""
-        trainer = self
-
-        class _Handler:
-            def __enter__(self):
-                self.previous = None
-                trainer._stop = False
-                if enabled and threading.current_thread() is threading.main_thread():
-                    def ask_to_stop(signum, frame):
-                        if trainer._stop:  # a second Ctrl-C stops at once
-                            raise KeyboardInterrupt
-                        trainer._stop = True
-                    self.previous = signal.signal(signal.SIGINT, ask_to_stop)
-
-            def __exit__(self, *exc):
-                if self.previous is not None:
-                    signal.signal(signal.SIGINT, self.previous)
-                return False
-
-        return _Handler()
 
     def calibrate(self, model: SiameseModel, valid_pairs: Sequence[Pair], trained_on: str = "",
                   best_epoch: int = 0) -> SiameseModel:
