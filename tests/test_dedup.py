@@ -117,8 +117,9 @@ def test_worker_processes_give_the_same_result():
     table = {f"w{i}": v.tolist() for i, v in enumerate(np.repeat(rng.normal(size=(30, 6)), 4, 0)
                                                       + rng.normal(scale=0.2, size=(120, 6)))}
     one = dedup(list(table), FakeEncoder(table), threshold=0.9)
-    two = dedup(list(table), FakeEncoder(table), threshold=0.9,
-                config=DedupConfig(workers=2, min_parallel=0, chunk_size=16))
+    remote = FakeEncoder(table)
+    two = dedup(list(table), remote, threshold=0.9, config=DedupConfig(workers=2, min_parallel=0, chunk_size=16))
+    assert remote.seen == []  # every chunk was encoded by a copy in a worker process
     np.testing.assert_array_equal(one.duplicate_of, two.duplicate_of)
     assert 0 < len(one.removed) < 110
 
