@@ -3,7 +3,7 @@
     ExactGroups (normalised hash) -> embed (unique texts only) -> partition (vector index)
     -> candidate_pairs (neighbour search within partitions) -> keep_first -> resolve
 
-(`search_and_resolve` alternates the two middle stages for the rare texts that need more
+(`search_and_resolve` alternates candidate_pairs and keep_first for the rare texts that need more
 neighbours.)
 
 Keep-first, no chaining: texts are taken in order, and a text is removed only when it is a
