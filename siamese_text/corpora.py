@@ -4,8 +4,9 @@ One entry point, `load_corpus(path, fmt, **options)`, and one list of names, `FO
 the `train` and `evaluate` commands offer as `--format`. Files are parsed by Hugging Face
 `datasets` (its csv and json builders); a streaming pre-scan of our own checks the encoding and
 the number of columns first, so a broken file fails with one line naming the file and line
-instead of a parser traceback. A path `hub:NAME[:CONFIG]` loads a Hub data set (online users
-only; tests never do).
+instead of a parser traceback. A path `hub:NAME[:CONFIG]` goes through `datasets.load_dataset`: a Hub data set for
+online users, or a local folder laid out like a Hub data set repository (which is how the tests
+exercise it, offline).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def load_corpus(path: str | Path, fmt: str = "tsv", **options) -> list[Pair]:
     """Read a corpus file into pairs (label 1 = same meaning, 0 = different; graded score kept).
 
     Args:
-        path: the file, or `hub:NAME[:CONFIG]` for a Hugging Face Hub data set (online only).
+        path: the file, or `hub:NAME[:CONFIG]` for a Hugging Face Hub data set (a Hub name needs
+            the network; a local folder laid out like a Hub repository does not).
         fmt: one of FORMATS.
         **options: see `read_corpus`.
     Raises:
@@ -124,7 +126,7 @@ def read_corpus(path: str | Path, fmt: str = "tsv", *, text_a: str | None = None
     if split is not None and lay.split_column is None and not where.startswith("hub:"):
         raise SiameseTextError(f"format {fmt} has no split column; split the file yourself")
     if where.startswith("hub:"):
-        columns, line_of = _hub_columns(where[4:], split, overrides), None
+        columns, line_of = _hub_columns(where[4:], split, overrides, cache_dir), None
         split = None
     else:
         scan = scan_jsonl(Path(path)) if lay.json else scan_delimited(Path(path), lay.delimiter, lay.quoting)
@@ -180,13 +182,13 @@ def _resolve(lay: Layout, scan: Scan, overrides: dict, where: str, require_label
     return spec
 
 
-def _hub_columns(name: str, split: str | None, overrides: dict) -> dict[str, list]:
-    """Columns of a Hub data set (needs the network; never used in tests)."""
+def _hub_columns(name: str, split: str | None, overrides: dict, cache_dir: str | None = None) -> dict[str, list]:
+    """Columns of a Hub data set, or of a local folder laid out like one (`data/train.csv`, ...)."""
     import datasets
 
     repo, _, config = name.partition(":")
     try:
-        ds = datasets.load_dataset(repo, config or None, split=split or "train")
+        ds = datasets.load_dataset(repo, config or None, split=split or "train", cache_dir=cache_dir)
     except Exception as exc:  # noqa: BLE001 - the Hub raises many types; show one line
         raise SiameseTextError(f"hub:{name}: could not load ({str(exc).splitlines()[0][:200]})") from None
     out = {}

@@ -164,6 +164,42 @@ def test_missing_file_and_folder(tmp_path):
         load_corpus(tmp_path, "tsv")
 
 
+def test_hub_loader_reads_a_local_folder_laid_out_like_a_hub_repository(tmp_path, monkeypatch):
+    """`hub:NAME` goes through datasets.load_dataset; here NAME is a local folder (no network)."""
+    repo = tmp_path / "quora-like"
+    (repo / "data").mkdir(parents=True)
+    rows = [("How do I learn Python?", "What is the best way to learn Python?", 1),
+            ("How do I learn Python?", "How do I bake bread?", 0),
+            ("Is it going to rain?", "Will it rain today?", 1)]
+    for split, chosen in (("train", rows), ("validation", rows[:1])):
+        with open(repo / "data" / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "question1", "question2", "is_duplicate"])
+            writer.writerows((i, a, b, y) for i, (a, b, y) in enumerate(chosen))
+    cache = str(tmp_path / "cache")
+    assert load_corpus(f"hub:{repo}", "csv", cache_dir=cache) == [Pair(a, b, y) for a, b, y in rows]
+    assert load_corpus(f"hub:{repo}", "csv", split="validation", cache_dir=cache) == [Pair(*rows[0])]
+    assert load_corpus(f"hub:{repo}", "csv", text_a="question2", text_b="question1", label="is_duplicate",
+                       cache_dir=cache)[0] == Pair(rows[0][1], rows[0][0], 1)
+    with pytest.raises(SiameseTextError, match="no text_a column") as info:
+        load_corpus(f"hub:{repo}", "csv", text_a="title", cache_dir=cache)
+    assert "\n" not in str(info.value)
+    with pytest.raises(SiameseTextError, match="could not load") as info:
+        load_corpus(f"hub:{repo}", "csv", split="test", cache_dir=cache)
+    assert "\n" not in str(info.value)
+
+    from typer.testing import CliRunner
+
+    from siamese_text.cli import app
+
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")  # not the user's cache
+    result = CliRunner().invoke(app, ["evaluate", f"hub:{repo}", "--format", "csv", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == 3
+
+
 def test_options_that_do_not_apply_are_refused(tmp_path):
     path = write(tmp_path / "p.tsv", "a\tb\t1\n")
     with pytest.raises(SiameseTextError, match="--binarize applies to graded"):
