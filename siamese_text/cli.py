@@ -366,6 +366,10 @@ def train(
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
     patience: Annotated[int, typer.Option(help="Epochs without validation gain before stopping.", min=1)] = 3,
     max_vocab: Annotated[int, typer.Option(min=2)] = 30_000,
+    freeze_embeddings: Annotated[bool, typer.Option(help="Keep the word embeddings as initialised (by "
+                                 "--embeddings or --init).")] = False,
+    word_dropout: Annotated[float, typer.Option(help="Share of known words shown as <unk> (character n-grams "
+                            "only) in training batches.", min=0.0, max=0.9)] = 0.0,
     seed: Annotated[int, typer.Option()] = 0,
     checkpoint_dir: Annotated[Optional[Path], typer.Option(help="Where a checkpoint is saved after every epoch "
                               "and on Ctrl-C [default: OUT.checkpoints].", show_default=False)] = None,
@@ -394,7 +398,8 @@ def train(
                                                             split_seed)
         config = TrainConfig(loss=loss.value, energy=energy.value, margin=margin, epochs=epochs,
                              batch_size=batch_size, lr=lr, patience=patience, seed=seed, max_vocab=max_vocab,
-                             threads=threads, embeddings=str(embeddings) if embeddings else "")
+                             threads=threads, embeddings=str(embeddings) if embeddings else "",
+                             freeze_embeddings=freeze_embeddings, word_dropout=word_dropout)
         encoder_options = dict(embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=layers,
                                dropout=dropout, pooling=pooling.value, subword_buckets=subword_buckets)
         ckpt_dir = checkpoint_dir or out.with_name(out.name + ".checkpoints")
@@ -626,6 +631,16 @@ def distill(
     batch_size: Annotated[int, typer.Option(min=2)] = 64,
     max_vocab: Annotated[int, typer.Option(min=2)] = 30_000,
     min_freq: Annotated[int, typer.Option(min=1)] = 1,
+    embeddings: Annotated[Optional[Path], typer.Option(help="Word vectors (GloVe / word2vec / fastText text "
+                          "file) for the student's word embeddings, e.g. from scripts/teacher_word_vectors.py.",
+                          show_default=False)] = None,
+    extend_vocab: Annotated[bool, typer.Option(help="Add every word of --embeddings to the vocabulary (up to "
+                            "--max-vocab), so words the texts never show keep a pretrained vector.")] = False,
+    freeze_embeddings: Annotated[bool, typer.Option(help="Keep the word embeddings as initialised while "
+                                 "distilling and fine-tuning.")] = False,
+    word_dropout: Annotated[float, typer.Option(help="Share of known words shown as <unk> (character n-grams "
+                            "only) in training batches, so unseen words are read from their n-grams.",
+                            min=0.0, max=0.9)] = 0.0,
     seed: Annotated[int, typer.Option()] = 0,
     threads: Annotated[int, typer.Option(help="Torch threads (0 = torch's default).", min=0)] = 0,
     fp16: Annotated[bool, typer.Option(help="Store weights as float16 (half the size).")] = False,
@@ -672,14 +687,17 @@ def distill(
 
         dconfig = DistillConfig(epochs=distill_epochs, batch_size=batch_size, lr=distill_lr,
                                 embedding_weight=embedding_weight, matrix_weight=matrix_weight,
-                                pair_weight=pair_weight, seed=seed, min_freq=min_freq, max_vocab=max_vocab)
+                                pair_weight=pair_weight, seed=seed, min_freq=min_freq, max_vocab=max_vocab,
+                                embeddings=str(embeddings or ""), extend_vocab=extend_vocab,
+                                freeze_embeddings=freeze_embeddings, word_dropout=word_dropout)
         encoder_options = dict(embedding_dim=embedding_dim, hidden_size=hidden_size, dropout=dropout,
                                pooling=pooling.value, subword_buckets=subword_buckets, output_dim=output_dim)
         student = distil_student(unlabelled, teacher_model, dconfig, encoder_options, text_pairs=pairs,
                                  cache=cache, teacher_name=str(teacher.resolve()), valid_pairs=valid_pairs,
                                  neighbours=neighbours, on_epoch=report, progress=progress)
         config = TrainConfig(epochs=max(epochs, 1), lr=lr, margin=margin, patience=patience, seed=seed,
-                             batch_size=batch_size, max_vocab=max_vocab, min_freq=min_freq)
+                             batch_size=batch_size, max_vocab=max_vocab, min_freq=min_freq,
+                             freeze_embeddings=freeze_embeddings, word_dropout=word_dropout)
         trainer = Trainer(config, on_epoch=_epoch_report, progress=progress)
         trained_on = f"{data.name} ({fmt.value}): {len(train_pairs)} training pairs"
         if epochs:

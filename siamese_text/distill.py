@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from .encoder import Encoder, EncoderConfig
 from .errors import SiameseTextError
-from .features import Features, collate
+from .features import Features, collate, drop_words
 from .model import SiameseModel
 from .tokenizer import Tokenizer, TokenizerConfig
 from .train import length_batches, seed_everything
@@ -115,6 +115,10 @@ class DistillConfig:
     min_freq: int = 1
     max_vocab: int = 30_000
     threads: int = 0
+    embeddings: str = ""  # word-vector text file (GloVe layout) to initialise the word embeddings
+    extend_vocab: bool = False  # add every word of `embeddings` to the vocabulary (up to max_vocab)
+    freeze_embeddings: bool = False  # keep the word embeddings as initialised
+    word_dropout: float = 0.0  # share of known words shown as <unk> (n-grams only) in training batches
 
 
 def distill_loss(student: torch.Tensor, projected: torch.Tensor, teacher: torch.Tensor,
@@ -179,14 +183,26 @@ class Distiller:
         texts = list(texts)
         tokens = list(self.tokenizer.pipe(texts))
         vocab = Vocab.build(tokens, min_freq=c.min_freq, max_size=c.max_vocab)
-        encoder = Encoder(EncoderConfig(vocab_size=len(vocab), **self.encoder_options))
+        options = dict(self.encoder_options)
+        if c.embeddings:
+            from .embeddings import initialise_embedding, read_word_vectors
+
+            vectors = read_word_vectors(c.embeddings, wanted=None if c.extend_vocab else set(vocab.itos))
+            if c.extend_vocab:
+                vocab = vocab.extended(vectors.words, max_size=c.max_vocab)
+            options["embedding_dim"] = vectors.dim
+        encoder = Encoder(EncoderConfig(vocab_size=len(vocab), **options))
+        if c.embeddings:
+            self.pretrained_found_ = initialise_embedding(encoder.embedding.weight, vocab, vectors)
+        if c.freeze_embeddings:
+            encoder.embedding.weight.requires_grad_(False)
         model = SiameseModel(encoder, vocab, "cosine", tokenizer_config=self.tokenizer.config)
         feats: list[Features] = [model.featurizer.from_tokens(t) for t in tokens]
         teacher = torch.from_numpy(np.asarray(targets, dtype=np.float32))  # (N, K)
         head = torch.nn.Linear(encoder.config.dim, teacher.shape[1])
         units = _pair_units(len(texts), pairs, random.Random(c.seed))
         lengths = [len(feats[i]) + len(feats[j]) for i, j in units]
-        params = list(encoder.parameters()) + list(head.parameters())
+        params = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
         optimizer = torch.optim.Adam(params, lr=c.lr)
         rng = random.Random(c.seed)
         use_sub = bool(encoder.config.subword_buckets)
@@ -198,7 +214,7 @@ class Distiller:
             bar = _progress(len(batches), f"distil {epoch}/{c.epochs}", self.progress)
             for batch in batches:
                 idx = [units[k][0] for k in batch] + [units[k][1] for k in batch]  # first sides, then second
-                vecs = encoder(**collate([feats[i] for i in idx], use_sub))  # (2B, D)
+                vecs = encoder(**drop_words(collate([feats[i] for i in idx], use_sub), c.word_dropout))  # (2B, D)
                 loss = distill_loss(vecs, head(vecs), teacher[idx], c)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -85,6 +85,22 @@ def pad_batch(batch: Sequence[Features], use_subwords: bool) -> dict[str, np.nda
     return out
 
 
+def drop_words(batch: dict[str, "torch.Tensor"], p: float) -> dict[str, "torch.Tensor"]:
+    """Training-time word dropout: each known word id becomes `<unk>` with probability p.
+
+    The token keeps its character n-grams, so the encoder learns to read a word from its n-grams
+    alone, which is all it has at test time for a word its vocabulary lacks. Draws from torch's
+    seeded generator (deterministic for a fixed seed, and restored on --resume).
+    """
+    import torch
+
+    if p <= 0:
+        return batch
+    ids = batch["ids"]
+    dropped = (torch.rand(ids.shape) < p) & (ids > Vocab.unk_id)
+    return {**batch, "ids": ids.masked_fill(dropped, Vocab.unk_id)}
+
+
 def collate(batch: Sequence[Features], use_subwords: bool) -> dict[str, "torch.Tensor"]:
     """Pad a batch into the keyword arguments of `Encoder.forward`.
 

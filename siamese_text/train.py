@@ -11,7 +11,7 @@ import hashlib
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from .distributed import Distributed
 from .encoder import Encoder, EncoderConfig
 from .energy import Energy, energy_fn
 from .errors import SiameseTextError
-from .features import Features, collate
+from .features import Features, collate, drop_words
 from .losses import Loss, contrastive_loss, online_contrastive_loss, triplet_loss
 from .model import SiameseModel
 from .batches import length_batches, mine_triplets, seed_everything  # noqa: F401  (re-exported)
@@ -53,6 +53,8 @@ class TrainConfig:
     calibration: str = "platt"
     threads: int = 0  # 0 = leave torch's default
     embeddings: str = ""  # GloVe / word2vec / fastText text file to initialise word vectors
+    freeze_embeddings: bool = False  # keep the word-embedding table as initialised (subwords still learn)
+    word_dropout: float = 0.0  # share of known words shown as <unk> (n-grams only) in training batches
 
     def __post_init__(self) -> None:
         Loss(self.loss)
@@ -131,7 +133,8 @@ class Trainer:
             raise SiameseTextError(f"{self.checkpoint_dir}: no checkpoint to resume from")
         ckpt = load_checkpoint(folder)
         saved, now = ckpt.state.get("config", {}), asdict(self.config)
-        changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k) != now[k])
+        defaults = {f.name: f.default for f in fields(TrainConfig)}  # keys older checkpoints lack
+        changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k, defaults[k]) != now[k])
         if changed:
             k = changed[0]
             raise SiameseTextError(f"{folder}: checkpoint was trained with {k}={saved.get(k)!r}, not {now[k]!r}")
@@ -175,7 +178,10 @@ class Trainer:
         use_sub = bool(encoder.config.subword_buckets)
         distance = energy_fn(c.energy)
         network = dist.wrap(encoder)
-        optimizer = torch.optim.Adam(encoder.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        if c.freeze_embeddings:
+            encoder.embedding.weight.requires_grad_(False)
+        optimizer = torch.optim.Adam([p for p in encoder.parameters() if p.requires_grad], lr=c.lr,
+                                     weight_decay=c.weight_decay)
         rng = random.Random(c.seed)
         triplets = c.loss == Loss.triplet.value
         items: list = mine_triplets(train_pairs, seed=c.seed) if triplets else list(train_pairs)
@@ -221,7 +227,8 @@ class Trainer:
                 for step in range(step0, len(batches)):
                     chosen = [items[i] for i in batches[step]]
                     texts = [t for side in zip(*(_texts(x) for x in chosen)) for t in side]  # all a's, then all b's
-                    vecs = network(**collate([cache[t] for t in texts], use_sub))  # (kB, D), all sides at once
+                    batch = drop_words(collate([cache[t] for t in texts], use_sub), c.word_dropout)
+                    vecs = network(**batch)  # (kB, D), all sides at once
                     n = len(chosen)
                     if triplets:
                         loss = triplet_loss(distance(vecs[:n], vecs[n : 2 * n]), distance(vecs[:n], vecs[2 * n :]),

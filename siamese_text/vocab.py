@@ -53,6 +53,13 @@ class Vocab:
             kept = kept[: max(0, max_size - 2)]
         return cls([PAD, UNK, *kept])
 
+    def extended(self, words: Iterable[str], max_size: int | None = None) -> "Vocab":
+        """This vocabulary followed by the `words` it lacks (in their order), at most `max_size` in all."""
+        known = set(self.itos)
+        new = [w for w in dict.fromkeys(words) if w not in known and w]
+        tokens = self.itos + new
+        return Vocab(tokens[: max(len(self.itos), max_size)] if max_size is not None else tokens)
+
     def __len__(self) -> int:
         return len(self.itos)
 

@@ -74,3 +74,27 @@ def test_teacher_neighbours_pairs_each_text_with_its_nearest():
     v = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [-1, 0]], dtype=np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     assert teacher_neighbours(v, 1, chunk=2) == [(0, 1), (2, 3), (2, 4)]  # [-1, 0] is nearest to [0, 1]
+
+
+def test_student_starts_from_word_vectors_and_extends_its_vocabulary(tmp_path):
+    vectors = tmp_path / "words.txt"
+    rng = np.random.default_rng(0)
+    table = {w: rng.standard_normal(8).round(4) for w in ("python", "learn", "zeppelin", "quokka")}
+    vectors.write_text("4 8\n" + "".join(w + " " + " ".join(map(str, v)) + "\n" for w, v in table.items()))
+    teacher = BagTeacher()
+    targets = teacher_embeddings(teacher, TEXTS)
+    cfg = DistillConfig(epochs=2, batch_size=4, lr=0.01, embeddings=str(vectors), extend_vocab=True,
+                        freeze_embeddings=True, word_dropout=0.1)
+    distiller = Distiller(cfg, dict(embedding_dim=3, hidden_size=8, subword_buckets=64, dropout=0.0), progress=False)
+    model = distiller.fit(TEXTS, targets)
+    assert model.encoder.config.embedding_dim == 8  # the width of the file wins
+    assert "zeppelin" in model.vocab and "quokka" in model.vocab  # words no text holds, from the file
+    assert model.vocab.itos[-2:] == ["zeppelin", "quokka"]  # after the texts' own words
+    weight = model.encoder.embedding.weight.detach().numpy()
+    for word, vector in table.items():  # frozen: still exactly the file's vectors after distilling
+        np.testing.assert_allclose(weight[model.vocab.stoi[word]], vector, atol=1e-6)
+    assert distiller.pretrained_found_ == 4
+    small = Distiller(DistillConfig(epochs=1, batch_size=4, embeddings=str(vectors), extend_vocab=True,
+                                    max_vocab=len(model.vocab) - 1),
+                      dict(hidden_size=8, subword_buckets=0), progress=False).fit(TEXTS, targets)
+    assert len(small.vocab) == len(model.vocab) - 1 and "quokka" not in small.vocab  # max_vocab caps it

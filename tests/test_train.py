@@ -64,3 +64,36 @@ def test_config_rejects_nonsense():
         TrainConfig(energy="chebyshev")
     with pytest.raises(ValueError):
         TrainConfig(epochs=0)
+
+
+def test_word_dropout_turns_known_words_into_unk_and_keeps_subwords():
+    from siamese_text.features import collate, drop_words
+
+    _, model = _fit(epochs=1)
+    batch = collate(model.featurizer(["how do i learn python", "is it going to rain today", ""]), True)
+    assert drop_words(batch, 0.0) is batch
+    torch.manual_seed(0)
+    all_gone = drop_words(batch, 1.0)
+    known = batch["ids"] > 1
+    assert known.any()
+    assert (all_gone["ids"][known] == 1).all()  # every known word is <unk> ...
+    assert torch.equal(all_gone["ids"][~known], batch["ids"][~known])  # ... padding and <unk> stay
+    for key in ("lengths", "sub_ids", "sub_offsets", "sub_counts"):  # ... and the n-grams are untouched
+        assert torch.equal(all_gone[key], batch[key]), key
+    torch.manual_seed(0)
+    first = drop_words(batch, 0.5)["ids"]
+    torch.manual_seed(0)
+    assert torch.equal(first, drop_words(batch, 0.5)["ids"])  # seeded, hence reproducible
+    assert 0 < int((first[known] == 1).sum()) < int(known.sum())
+
+
+def test_freeze_embeddings_keeps_the_word_table_and_trains_the_rest():
+    cfg = TrainConfig(epochs=3, batch_size=4, lr=0.02, patience=100, seed=0, freeze_embeddings=True,
+                      word_dropout=0.2)
+    _, base = _fit(epochs=1)
+    start = {k: v.clone() for k, v in base.encoder.state_dict().items()}
+    model = Trainer(cfg, SMALL, progress=False).fit(TOY_PAIRS, TOY_PAIRS, trained_on="toy", init=base)
+    after = model.encoder.state_dict()
+    assert torch.equal(after["embedding.weight"], start["embedding.weight"])
+    changed = [k for k in after if k != "embedding.weight" and not torch.equal(after[k], start[k])]
+    assert "subword.weight" in changed and any(k.startswith("lstm.") for k in changed)
