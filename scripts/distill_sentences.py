@@ -6,10 +6,14 @@ TEST and STS-B test. A sentence that also occurs in a test set (after normalisat
 too, so no test sentence is ever seen by the student or the teacher cache.
 
     python scripts/distill_sentences.py ../shared/data distill_sentences.txt [distill_pairs.tsv] [--no-paws]
+        [--hold-out-valid]
 
 --no-paws leaves out PAWS dev (long Wikipedia sentences whose pairs differ by swapped words: a
 quarter of the tokens, and little that helps Quora questions), which makes distillation faster.
 
+--hold-out-valid also leaves out the QQP validation split's sentences, so that early stopping,
+calibration and the threshold see questions as new to the student as the test questions are
+(otherwise every validation word is in the student's vocabulary, and validation flatters it).
 The optional third file gets the unlabelled pairs (text_a<TAB>text_b) those sentences come from,
 for `siamese-text distill --text-pairs`.
 """
@@ -35,7 +39,7 @@ def columns(path: Path, cols: tuple[int, int], skip_header: bool, where=None) ->
     return out
 
 
-def main(data: Path, out: Path, pairs_out: Path | None = None, paws: bool = True) -> None:
+def main(data: Path, out: Path, pairs_out: Path | None = None, paws: bool = True, hold_out_valid: bool = False) -> None:
     qqp = read_pairs(data / "qqp/bimpm/dev.tsv", "qqp-bimpm")
     qqp_train, qqp_valid, qqp_test = split_pairs(qqp, [0.65, 0.15, 0.2], seed=0)
     sick = data / "sick/SICK.txt"
@@ -44,9 +48,11 @@ def main(data: Path, out: Path, pairs_out: Path | None = None, paws: bool = True
     test += columns(data / "paws_wiki/test.tsv", (1, 2), True)
     test += columns(sick, (1, 2), True, where=lambda f: f[-1].strip() == "TEST")
     test += columns(data / "stsb/sts-test.csv", (5, 6), False)
+    if hold_out_valid:
+        test += [t for p in qqp_valid for t in (p.a, p.b)]
     banned = {normalize(t) for t in test}
 
-    keep = [t for p in qqp_train + qqp_valid for t in (p.a, p.b)]
+    keep = [t for p in qqp_train + ([] if hold_out_valid else qqp_valid) for t in (p.a, p.b)]
     keep += columns(data / "mrpc/msr_paraphrase_train.txt", (3, 4), False)
     if paws:
         keep += columns(data / "paws_wiki/dev.tsv", (1, 2), True)
@@ -69,9 +75,12 @@ def main(data: Path, out: Path, pairs_out: Path | None = None, paws: bool = True
     if pairs_out is not None:
         rows = sorted(pairs)
         pairs_out.write_text("".join(f"{a}\t{b}\n" for a, b in rows), encoding="utf-8")
-    print(f"{len(lines)} sentences -> {out} ({len(banned)} test sentences excluded)")
+    print(f"{len(lines)} sentences -> {out} ({len(banned)} test{' and validation' if hold_out_valid else ''} "
+          "sentences excluded)")
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--no-paws"]
-    main(Path(args[0]), Path(args[1]), Path(args[2]) if len(args) > 2 else None, paws="--no-paws" not in sys.argv)
+    flags = {"--no-paws", "--hold-out-valid"}
+    args = [a for a in sys.argv[1:] if a not in flags]
+    main(Path(args[0]), Path(args[1]), Path(args[2]) if len(args) > 2 else None, paws="--no-paws" not in sys.argv,
+         hold_out_valid="--hold-out-valid" in sys.argv)

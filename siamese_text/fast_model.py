@@ -23,8 +23,9 @@ import numpy as np
 from .calibration import Calibration
 from .errors import SiameseTextError
 from .fastpath import NumpyEncoder, expected_shapes, pairwise_rows_energy
-from .features import Featurizer, pad_batch
-from .tokenizer import Tokenizer, TokenizerConfig
+from .features import pad_batch
+from .scoring import PairScorer
+from .tokenizer import TokenizerConfig
 from .vocab import Vocab
 
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
@@ -43,7 +44,7 @@ class UnsupportedModel(SiameseTextError):
     """The folder is valid but uses an encoder feature the NumPy path does not implement."""
 
 
-class FastModel:
+class FastModel(PairScorer):
     """Inference-only twin of SiameseModel: encode, energies, probabilities, similarity.
 
     Args:
@@ -60,13 +61,7 @@ class FastModel:
                  threads: int = 1) -> None:
         self.encoder = encoder
         self.threads = threads  # BLAS threads while encoding (0 = OpenBLAS's default, all cores)
-        self.vocab = vocab
-        self.energy = energy
-        self.calibration = calibration or Calibration()
-        self.threshold = float(threshold)
-        self.tokenizer = Tokenizer(tokenizer_config)
-        self.featurizer = Featurizer(self.tokenizer, vocab, encoder.config)
-        self.meta = dict(meta or {})
+        self._set_text_side(vocab, energy, calibration, threshold, tokenizer_config, encoder.config, meta)
 
     @property
     def dim(self) -> int:
@@ -74,7 +69,9 @@ class FastModel:
         c = self.encoder.config
         return c.output_dim or 2 * c.hidden_size
 
-    def encode(self, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
+    batch_size = 128
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Embed texts in batches of similar length. -> (N, D) float32, rows in input order.
 
         batch_size: 64-128 keeps a batch's (B, T, 4H) gate inputs in cache (benchmarks/speed.py).
@@ -82,6 +79,7 @@ class FastModel:
         if isinstance(texts, str):
             raise TypeError("encode takes a list of texts; wrap a single text in a list")
         feats = self.featurizer(list(texts))
+        batch_size = batch_size or self.batch_size
         out = np.zeros((len(feats), self.dim), dtype=np.float32)
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
         use_sub = bool(self.encoder.config.subword_buckets)
@@ -91,24 +89,12 @@ class FastModel:
                 out[idx] = self.encoder(**pad_batch([feats[i] for i in idx], use_sub))
         return out
 
-    def energies(self, texts_a: Sequence[str], texts_b: Sequence[str], batch_size: int = 128) -> np.ndarray:
+    def energies(self, texts_a: Sequence[str], texts_b: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Energy of each pair (texts_a[i], texts_b[i]); lower = more alike. -> (N,)"""
         if len(texts_a) != len(texts_b):
             raise ValueError("texts_a and texts_b must have the same length")
         vecs = self.encode(list(texts_a) + list(texts_b), batch_size=batch_size)
         return pairwise_rows_energy(vecs[: len(texts_a)], vecs[len(texts_a) :], self.energy)
-
-    def probabilities(self, texts_a: Sequence[str], texts_b: Sequence[str], batch_size: int = 128) -> np.ndarray:
-        """Calibrated probability that each pair means the same. -> (N,) in [0, 1]"""
-        return self.calibration(self.energies(texts_a, texts_b, batch_size))
-
-    def similarity(self, a: str, b: str) -> float:
-        """Calibrated probability in [0, 1] that texts a and b mean the same thing."""
-        return float(self.probabilities([a], [b])[0])
-
-    def predict(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
-        """Verdict of each pair at the stored threshold. -> (N,) bool"""
-        return self.probabilities(texts_a, texts_b) >= self.threshold
 
     @classmethod
     def load(cls, path: str | Path | None = None, threads: int = 1) -> "FastModel":

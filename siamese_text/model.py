@@ -20,8 +20,9 @@ from .calibration import Calibration
 from .encoder import Encoder, EncoderConfig
 from .energy import Energy, energy_fn, pairwise_energy
 from .errors import SiameseTextError
-from .features import Featurizer, collate
-from .tokenizer import Tokenizer, TokenizerConfig
+from .features import collate
+from .scoring import PairScorer
+from .tokenizer import TokenizerConfig
 from .vocab import Vocab
 
 FORMAT_VERSION = 1
@@ -39,7 +40,7 @@ class Match:
     paraphrase: bool  # probability >= the model's threshold
 
 
-class SiameseModel:
+class SiameseModel(PairScorer):
     """Decides whether two texts mean the same thing.
 
     Args:
@@ -65,13 +66,7 @@ class SiameseModel:
         if encoder.config.vocab_size != len(vocab):
             raise ValueError(f"encoder expects {encoder.config.vocab_size} tokens, vocabulary has {len(vocab)}")
         self.encoder = encoder.eval()
-        self.vocab = vocab
-        self.energy = Energy(energy)
-        self.calibration = calibration or Calibration()
-        self.threshold = float(threshold)
-        self.tokenizer = Tokenizer(tokenizer_config)
-        self.featurizer = Featurizer(self.tokenizer, vocab, encoder.config)
-        self.meta = dict(meta or {})
+        self._set_text_side(vocab, Energy(energy), calibration, threshold, tokenizer_config, encoder.config, meta)
 
     # ----- inference -------------------------------------------------------------------------
 
@@ -80,18 +75,19 @@ class SiameseModel:
         """Length of the vectors `encode` returns."""
         return self.encoder.config.dim
 
-    def encode(self, texts: Sequence[str], batch_size: int = 256, features=None) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int | None = None, features=None) -> np.ndarray:
         """Embed texts. Batches are formed from texts of similar length to cut padding.
 
         Args:
             texts: the texts (empty texts give a zero vector).
-            batch_size: texts per forward pass.
+            batch_size: texts per forward pass (default 256).
         Returns:
             (N, D) float32 array, rows in the order of `texts`.
         """
         if isinstance(texts, str):
             raise TypeError("encode takes a list of texts; wrap a single text in a list")
         feats = features if features is not None else self.featurizer(list(texts))
+        batch_size = batch_size or self.batch_size
         out = np.zeros((len(feats), self.dim), dtype=np.float32)
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
         use_sub = bool(self.encoder.config.subword_buckets)
@@ -108,30 +104,18 @@ class SiameseModel:
         fn = energy_fn(self.energy)
         return fn(torch.from_numpy(np.asarray(a, np.float32)), torch.from_numpy(np.asarray(b, np.float32))).numpy()
 
-    def energies(self, texts_a: Sequence[str], texts_b: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    def energies(self, texts_a: Sequence[str], texts_b: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Energy of each pair (texts_a[i], texts_b[i]); lower = more alike. -> (N,)"""
         if len(texts_a) != len(texts_b):
             raise ValueError("texts_a and texts_b must have the same length")
         vecs = self.encode(list(texts_a) + list(texts_b), batch_size=batch_size)
         return self.energies_from_vectors(vecs[: len(texts_a)], vecs[len(texts_a) :])
 
-    def probabilities(self, texts_a: Sequence[str], texts_b: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Calibrated probability that each pair means the same. -> (N,) in [0, 1]"""
-        return self.calibration(self.energies(texts_a, texts_b, batch_size))
-
-    def similarity(self, a: str, b: str) -> float:
-        """Calibrated probability in [0, 1] that texts a and b mean the same thing."""
-        return float(self.probabilities([a], [b])[0])
-
     def similarity_matrix(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
         """Probability for every (texts_a[i], texts_b[j]). -> (len(texts_a), len(texts_b))"""
         ea, eb = self.encode(list(texts_a)), self.encode(list(texts_b))
         e = pairwise_energy(torch.from_numpy(ea), torch.from_numpy(eb), self.energy).numpy()
         return self.calibration(e)
-
-    def predict(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
-        """Verdict of each pair at the stored threshold. -> (N,) bool"""
-        return self.probabilities(texts_a, texts_b) >= self.threshold
 
     def quantized(self) -> "SiameseModel":
         """A copy whose LSTM and Linear layers run in int8 (torch dynamic quantization).
@@ -148,10 +132,6 @@ class SiameseModel:
                 copy.deepcopy(self.encoder), {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8)
         return SiameseModel(encoder, self.vocab, self.energy, self.calibration, self.threshold,
                             self.tokenizer.config, {**self.meta, "quantized": "int8-dynamic"})
-
-    def is_paraphrase(self, a: str, b: str) -> bool:
-        """True when the probability that a and b mean the same reaches the stored threshold."""
-        return self.similarity(a, b) >= self.threshold
 
     def most_similar(self, query: str, candidates: Sequence[str], k: int = 1,
                      candidate_vectors: np.ndarray | None = None) -> list[Match]:
