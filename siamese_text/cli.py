@@ -198,10 +198,14 @@ def embed(
     source: Annotated[Path, typer.Argument(help="Text file, one text per line ('-' reads stdin).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the (N, D) float32 .npy array.")],
     model: ModelOption = None,
-    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.", min=1)] = 256,
+    batch_size: Annotated[Optional[int], typer.Option(help="Texts per forward pass [default: the inference "
+                          "path's own, 128 in NumPy].", min=1, show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
-    """Write the embedding of every line of a text file to a .npy file (row i = line i)."""
+    """Write the embedding of every line of a text file to a .npy file (row i = line i).
+
+    Runs on the NumPy inference path (no torch import) when the model allows it, else on torch.
+    """
     with user_errors():
         import numpy as np
 
@@ -212,8 +216,9 @@ def embed(
         if out.exists() and not overwrite:
             raise SiameseTextError(f"{out}: already exists (pass --overwrite to replace it)")
         texts = _read_lines(source)
-        m = load_model(model)
-        vectors = m.encode(texts, batch_size=batch_size)
+        from .fast_model import load_for_inference
+
+        vectors = load_for_inference(model).encode(texts, batch_size=batch_size)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as fh:

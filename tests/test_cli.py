@@ -110,6 +110,10 @@ def test_embed_writes_npy_and_never_overwrites(tmp_path, tiny_dir):
     assert run("embed", src, "--out", out, "--model", tiny_dir).exit_code == 0
     vecs = np.load(out)
     assert vecs.shape == (3, make_tiny_model().dim)
+    from siamese_text.model import SiameseModel
+
+    torch_vecs = SiameseModel.load(tiny_dir).encode(["first line", "", "third line"])
+    np.testing.assert_allclose(vecs, torch_vecs, atol=1e-4)  # the NumPy path writes the torch model's vectors
     one_line_error(run("embed", src, "--out", out, "--model", tiny_dir), "already exists")
     one_line_error(run("embed", src, "--out", src, "--model", tiny_dir, "--overwrite"), "over the input")
     assert src.read_text() == "first line\n\nthird line\n"
