@@ -53,16 +53,22 @@ class NumpyEncoder:
         self.subword = w.get("subword.weight") if config.subword_buckets else None  # (S, E)
         self._bags: np.ndarray | None = None  # cache: mean n-gram vector of each known word id
         self._has_bag: np.ndarray | None = None
-        # torch's gate order is i, f, g, o; reorder to i, f, o, g so one sigmoid covers 3H columns.
+        # torch's gate order is i, f, g, o; reorder to i, f, o, g so one slice holds the sigmoid
+        # gates. sigmoid(x) = (1 + tanh(x / 2)) / 2: the i, f, o columns are pre-scaled by 1/2, so
+        # one tanh over all 4H columns, plus 1, gives 2i, 2f, 2o and g (see _run_direction).
+        # The recurrence then carries 2h; W_hh (and the next layer's W_ih) are halved to match,
+        # and the pooled vector is halved once at the end.
         order = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+        gate_scale = np.r_[np.full(3 * H, 0.5), np.ones(H)].astype(np.float32)
         self.layers = []  # per layer: [(W_ih^T (in, 4H), W_hh^T (H, 4H), bias (4H,)) forward, backward]
         for layer in range(config.num_layers):
             dirs = []
+            in_scale = 1.0 if layer == 0 else 0.5  # a deeper layer reads the 2h of the one below
             for suffix in ("", "_reverse"):
                 name = f"l{layer}{suffix}"
-                dirs.append((np.ascontiguousarray(w[f"lstm.weight_ih_{name}"][order].T),
-                             np.ascontiguousarray(w[f"lstm.weight_hh_{name}"][order].T),
-                             (w[f"lstm.bias_ih_{name}"] + w[f"lstm.bias_hh_{name}"])[order]))
+                dirs.append((np.ascontiguousarray(w[f"lstm.weight_ih_{name}"][order].T * (gate_scale * in_scale)),
+                             np.ascontiguousarray(w[f"lstm.weight_hh_{name}"][order].T * (gate_scale * 0.5)),
+                             (w[f"lstm.bias_ih_{name}"] + w[f"lstm.bias_hh_{name}"])[order] * gate_scale))
             self.layers.append(dirs)
         self.projection = None
         if config.output_dim:
@@ -106,42 +112,42 @@ class NumpyEncoder:
             x[unknown] += self._bag_means(sub_ids, sub_offsets, sub_counts, unknown)
         return x.reshape(B, T, E)
 
-    def _run_direction(self, x: np.ndarray, steps: np.ndarray, params, reverse: bool):
-        """One LSTM direction over rows sorted by length, longest first.
+    def _run_direction(self, x: np.ndarray, steps: np.ndarray, params, reverse: bool) -> np.ndarray:
+        """One LSTM direction over rows sorted by length, longest first, time-major.
 
-        x: (B, T, n_in); steps[t] = number of rows still running at step t.
-        Returns: outputs (B, T, H) with zeros past each row's end, and the final state h (B, H).
+        x: (T, B, n_in); steps[t] = number of rows still running at step t.
+        Returns: 2h at every step, (T, B, H), zeros past each row's end.
         """
         w_ih, w_hh, bias = params
-        B, T, _ = x.shape
+        T, B, _ = x.shape
         H = w_hh.shape[0]
-        xw = (x.reshape(B * T, -1) @ w_ih).reshape(B, T, 4 * H)  # (B, T, 4H)
+        xw = (x.reshape(T * B, -1) @ w_ih).reshape(T, B, 4 * H)  # (T, B, 4H), gates i/2, f/2, o/2, g
         xw += bias
-        out = np.zeros((B, T, H), dtype=np.float32)
-        h = np.zeros((B, H), dtype=np.float32)
+        out = np.zeros((T, B, H), dtype=np.float32)
         c = np.zeros((B, H), dtype=np.float32)
         gates_buf = np.empty((B, 4 * H), dtype=np.float32)
         tmp_buf = np.empty((B, H), dtype=np.float32)
+        prev = None
         for t in (range(T - 1, -1, -1) if reverse else range(T)):
             n = steps[t]
             if n == 0:
                 continue
             gates, tmp, c_n = gates_buf[:n], tmp_buf[:n], c[:n]
-            np.matmul(h[:n], w_hh, out=gates)
-            gates += xw[:n, t]  # (n, 4H) in order i, f, o, g
-            sig = gates[:, : 3 * H]
-            np.multiply(sig, 0.5, out=sig)  # sigmoid(x) = 0.5 * tanh(x / 2) + 0.5, in place
-            np.tanh(sig, out=sig)
-            sig *= 0.5
-            sig += 0.5
-            np.tanh(gates[:, 3 * H :], out=tmp)  # g
-            tmp *= sig[:, :H]  # i * g
-            c_n *= sig[:, H : 2 * H]  # f * c
+            if prev is None:  # h = 0 before the first step
+                np.copyto(gates, xw[t, :n])
+            else:
+                np.matmul(out[prev, :n], w_hh, out=gates)  # 2h (H) @ W_hh / 2
+                gates += xw[t, :n]
+            np.tanh(gates, out=gates)
+            gates[:, : 3 * H] += 1.0  # 2i, 2f, 2o; then g
+            c_n *= gates[:, H : 2 * H]  # 2 f c
+            np.multiply(gates[:, :H], gates[:, 3 * H :], out=tmp)  # 2 i g
             c_n += tmp
+            c_n *= 0.5  # c = f c + i g
             np.tanh(c_n, out=tmp)
-            np.multiply(sig[:, 2 * H :], tmp, out=h[:n])  # o * tanh(c)
-            out[:n, t] = h[:n]
-        return out, h
+            np.multiply(gates[:, 2 * H : 3 * H], tmp, out=out[t, :n])  # 2 o tanh(c) = 2h
+            prev = t
+        return out
 
     def __call__(self, ids: np.ndarray, lengths: np.ndarray, sub_ids=None, sub_offsets=None,
                  sub_counts=None) -> np.ndarray:
@@ -154,23 +160,24 @@ class NumpyEncoder:
         B, T = ids.shape
         x = self.embed(ids, sub_ids, sub_offsets, sub_counts)  # (B, T, E)
         order = np.argsort(-lengths, kind="stable")  # longest first, as a packed sequence
-        x, lens = x[order], lengths[order]
+        lens = lengths[order]
+        x = np.ascontiguousarray(x[order].transpose(1, 0, 2))  # (T, B, E): a step's rows are contiguous
         steps = (lens[None, :] > np.arange(T)[:, None]).sum(1)  # (T,) rows running at step t
-        finals = None
+        fwd = bwd = None
         for dirs in self.layers:
-            fwd, h_f = self._run_direction(x, steps, dirs[0], reverse=False)
-            bwd, h_b = self._run_direction(x, steps, dirs[1], reverse=True)
-            x = np.concatenate([fwd, bwd], axis=2)  # (B, T, 2H)
-            finals = (h_f, h_b)
+            fwd = self._run_direction(x, steps, dirs[0], reverse=False)
+            bwd = self._run_direction(x, steps, dirs[1], reverse=True)
+            x = np.concatenate([fwd, bwd], axis=2)  # (T, B, 2H), holding 2h
         pooling = self.config.pooling
         if pooling == "mean":
-            pooled = x.sum(1) / np.maximum(lens, 1)[:, None].astype(np.float32)  # (B, 2H); pads are 0
+            pooled = x.sum(0) / np.maximum(lens, 1)[:, None].astype(np.float32)  # (B, 2H); pads are 0
         elif pooling == "max":
-            mask = np.arange(T)[None, :, None] < lens[:, None, None]  # (B, T, 1)
-            pooled = np.where(mask, x, -np.inf).max(1)  # (B, 2H)
-        else:
-            pooled = np.concatenate(finals, axis=1)  # (B, 2H)
-        pooled = np.where(lens[:, None] > 0, pooled, 0.0).astype(np.float32)
+            mask = np.arange(T)[:, None, None] < lens[None, :, None]  # (T, B, 1)
+            pooled = np.where(mask, x, -np.inf).max(0)  # (B, 2H)
+        else:  # final forward state (at each row's last step) and final backward state (step 0)
+            rows = np.arange(B)
+            pooled = np.concatenate([fwd[np.maximum(lens - 1, 0), rows], bwd[0]], axis=1)  # (B, 2H)
+        pooled = np.where(lens[:, None] > 0, pooled * 0.5, 0.0).astype(np.float32)  # 2h -> h
         if self.projection is not None:
             w, b = self.projection
             pooled = np.where(lens[:, None] > 0, pooled @ w + b, 0.0).astype(np.float32)  # (B, D)
