@@ -62,8 +62,13 @@ class SiameseSimilarity:
         self._model = None if is_folder else model
 
     @property
-    def model(self) -> "SiameseModel":
-        """The SiameseModel, loaded on first use."""
+    def siamese_model(self) -> "SiameseModel":
+        """The SiameseModel, loaded on first use.
+
+        Not called `model`: spaCy probes every component for a `model` attribute (its
+        ListenedToComponent protocol check, when a pipeline is assembled), and a property of that
+        name would load the model there, eagerly, from a folder that may no longer exist.
+        """
         if self._model is None:
             from .model import SiameseModel
 
@@ -72,7 +77,7 @@ class SiameseSimilarity:
 
     def initialize(self, get_examples: Optional[Callable] = None, *, nlp: Optional[Language] = None) -> None:
         """Called by `nlp.initialize()`: load the model now, so a bad folder fails early."""
-        self.model  # noqa: B018 (loads)
+        self.siamese_model  # noqa: B018 (loads)
 
     # ----- processing ------------------------------------------------------------------------
 
@@ -85,7 +90,7 @@ class SiameseSimilarity:
             yield from self._annotate(list(batch))
 
     def _annotate(self, docs: list) -> list:
-        vectors = self.model.encode([doc.text for doc in docs], batch_size=max(len(docs), 1))  # (B, D)
+        vectors = self.siamese_model.encode([doc.text for doc in docs], batch_size=max(len(docs), 1))  # (B, D)
         for doc, vector in zip(docs, vectors):
             doc.user_data[VECTOR_KEY] = vector
             doc.user_hooks["vector"] = self.vector
@@ -104,19 +109,19 @@ class SiameseSimilarity:
             return obj.user_data[VECTOR_KEY]
         if isinstance(obj, Span) and obj.start == 0 and obj.end == len(obj.doc) and VECTOR_KEY in obj.doc.user_data:
             return obj.doc.user_data[VECTOR_KEY]  # the whole doc
-        return self.model.encode([obj.text])[0]
+        return self.siamese_model.encode([obj.text])[0]
 
     def similarity(self, obj: Any, other: Any) -> float:
         """Calibrated probability in [0, 1] that obj and other (Doc, Span, Token...) mean the same."""
         a, b = self.vector(obj), self.vector(other)
-        energy = self.model.energies_from_vectors(a[None, :], b[None, :])  # (1,)
-        return float(self.model.calibration(energy)[0])
+        energy = self.siamese_model.energies_from_vectors(a[None, :], b[None, :])  # (1,)
+        return float(self.siamese_model.calibration(energy)[0])
 
     # ----- serialisation: the model folder travels with the pipeline -------------------------
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = ()) -> None:
         """Write the model folder (config.json, model.safetensors, vocab.txt) into `path`."""
-        self.model.save(path)
+        self.siamese_model.save(path)
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = ()) -> "SiameseSimilarity":
         """Load the model folder that `to_disk` wrote."""
@@ -129,7 +134,7 @@ class SiameseSimilarity:
         """The model folder's files, packed with msgpack."""
         from .packing import pack_model
 
-        return srsly.msgpack_dumps(pack_model(self.model))
+        return srsly.msgpack_dumps(pack_model(self.siamese_model))
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> "SiameseSimilarity":
         """Load a model from what `to_bytes` returned."""

@@ -69,7 +69,7 @@ def test_doc_and_span_vectors_are_our_embeddings(nlp_bundled, bundled_model):
 def test_pipe_batches_forward_passes(tiny_dir):
     nlp = spacy.blank("en")
     component = nlp.add_pipe("siamese_similarity", config={"model": str(tiny_dir), "batch_size": 7})
-    model = component.model
+    model = component.siamese_model
     sizes = []
     original = model.encode
 
@@ -179,5 +179,19 @@ def test_component_accepts_a_loaded_model_directly(tiny_model):
     component = SiameseSimilarity(model=tiny_model)
     nlp = spacy.blank("en")
     a, b = component(nlp.make_doc("learn python")), component(nlp.make_doc("bake bread"))
-    assert component.model is tiny_model
+    assert component.siamese_model is tiny_model
     assert a.similarity(b) == pytest.approx(tiny_model.similarity("learn python", "bake bread"), abs=1e-6)
+
+
+def test_spacy_protocol_probes_do_not_load_the_model(tmp_path):
+    """spaCy checks components against runtime protocols (hasattr on each of their attributes, in
+    an order that changes with the hash seed) when it assembles a pipeline: that must not load."""
+    from spacy import ty
+
+    from siamese_text.spacy_component import SiameseSimilarity
+
+    component = SiameseSimilarity(model=str(tmp_path / "no_such_model"))
+    for protocol in (ty.ListenedToComponent, ty.TrainableComponent, ty.InitializableComponent):
+        isinstance(component, protocol)  # would raise "model folder not found" if it loaded
+    assert component._model is None
+    assert not hasattr(component, "model")
