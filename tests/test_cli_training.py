@@ -130,3 +130,22 @@ def test_train_reads_the_corpora_formats(tmp_path):
     bad.write_text("a\tb\n", encoding="utf-8")
     res = run("train", bad, "--format", "stsb", "--out", tmp_path / "m2", *TINY)
     assert res.exit_code == 1 and res.output.strip().startswith("error: ") and str(bad) in res.output
+
+
+def test_distill_from_word_vectors_with_an_extended_vocabulary(tmp_path, toy_tsv, monkeypatch):
+    monkeypatch.setattr("siamese_text.distill.load_teacher", lambda path: BagTeacher())
+    vectors = tmp_path / "words.txt"
+    vectors.write_text("3 4\nhow 1 2 3 4\nlearn 4 3 2 1\nzeppelin 0.5 0.5 0.5 0.5\n", encoding="utf-8")
+    args = ["distill", toy_tsv, "--out", tmp_path / "s", "--teacher", tmp_path, "--distill-epochs", "1",
+            "--epochs", "1", "--embeddings", vectors, "--extend-vocab", "--word-dropout", "0.2", *TINY]
+    res = run(*args)
+    assert res.exit_code == 0, res.output
+    model = SiameseModel.load(tmp_path / "s")
+    assert model.encoder.config.embedding_dim == 4 and "zeppelin" in model.vocab
+    assert model.meta["distill"]["extend_vocab"] and model.meta["distill"]["word_dropout"] == 0.2
+    assert model.meta["train"]["word_dropout"] == 0.2  # fine-tuning used it too
+    bad = tmp_path / "bad.txt"
+    bad.write_text("how 1 2 3 4\nlearn 1 2\n", encoding="utf-8")
+    args[args.index(vectors)] = bad
+    res = run(*args, "--overwrite")
+    assert res.exit_code != 0 and "bad.txt:2" in res.output and "Traceback" not in res.output
