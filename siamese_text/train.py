@@ -177,9 +177,9 @@ class Trainer:
 
         use_sub = bool(encoder.config.subword_buckets)
         distance = energy_fn(c.energy)
-        network = dist.wrap(encoder)
-        if c.freeze_embeddings:
+        if c.freeze_embeddings:  # before DDP wraps it: DDP expects a gradient for every trainable parameter
             encoder.embedding.weight.requires_grad_(False)
+        network = dist.wrap(encoder)
         optimizer = torch.optim.Adam([p for p in encoder.parameters() if p.requires_grad], lr=c.lr,
                                      weight_decay=c.weight_decay)
         rng = random.Random(c.seed)

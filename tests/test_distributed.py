@@ -21,7 +21,7 @@ WORKER = textwrap.dedent("""
     torch.set_num_threads(1)
     out = sys.argv[1]
     dist = Distributed.from_environment()
-    cfg = TrainConfig(epochs=3, batch_size=2, lr=0.02, patience=100, seed=5)
+    cfg = TrainConfig(epochs=3, batch_size=2, lr=0.02, patience=100, seed=5, freeze_embeddings={freeze!r})
     trainer = Trainer(cfg, dict(embedding_dim=8, hidden_size=8, subword_buckets=64), progress=False,
                       checkpoint_dir=out + "/ckpt")
     model = trainer.fit(TOY_PAIRS, TOY_PAIRS)
@@ -32,11 +32,12 @@ WORKER = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_two_processes_end_with_identical_weights(tmp_path):
+@pytest.mark.parametrize("freeze", [False, True])
+def test_two_processes_end_with_identical_weights(tmp_path, freeze):
     from safetensors.torch import load_file
 
     script = tmp_path / "worker.py"
-    script.write_text(WORKER.format(tests=str(Path(__file__).parent)))
+    script.write_text(WORKER.format(tests=str(Path(__file__).parent), freeze=freeze))
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env.update(OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -57,6 +58,7 @@ def test_two_processes_end_with_identical_weights(tmp_path):
     fresh = Encoder(EncoderConfig(vocab_size=w0["embedding.weight"].shape[0], embedding_dim=8, hidden_size=8,
                                   subword_buckets=64)).state_dict()
     assert not torch.equal(fresh["lstm.weight_hh_l0"], w0["lstm.weight_hh_l0"])
+    assert torch.equal(fresh["embedding.weight"], w0["embedding.weight"]) == freeze  # frozen: never moved
     assert (tmp_path / "ckpt" / "epoch-0003" / "state.json").is_file()
     # each process saw half of the batches: 12 pairs, batch 2 -> 6 batches -> 3 per process
     assert [i["history"][0]["batches"] for i in infos] == [3, 3]
