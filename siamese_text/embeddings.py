@@ -100,6 +100,22 @@ def read_word_vectors(path: str | Path, wanted: set[str] | None = None) -> WordV
     return WordVectors(words, matrix, dim, count)
 
 
+def vectors_for(path: str | Path, vocab: Vocab, extend: bool = False,
+                max_size: int | None = None) -> tuple[Vocab, WordVectors]:
+    """The vectors a vocabulary needs from a word-vector file, read in one pass.
+
+    Args:
+        extend: also add every word of the file to the vocabulary (after its own words).
+        max_size: with extend, the largest vocabulary allowed.
+    Returns:
+        The vocabulary (extended or as given) and the vectors read.
+    """
+    vectors = read_word_vectors(path, wanted=None if extend else set(vocab.itos))
+    if extend:
+        vocab = vocab.extended(vectors.words, max_size=max_size)
+    return vocab, vectors
+
+
 def initialise_embedding(weight: torch.Tensor, vocab: Vocab, vectors: WordVectors) -> int:
     """Copy pretrained vectors into the rows of an embedding matrix, in place.
 

@@ -111,17 +111,17 @@ class Trainer:
                                 min_freq=c.min_freq, max_size=c.max_vocab)
             options = dict(self.encoder_options)
             if c.embeddings:
-                from .embeddings import vector_dim
+                from .embeddings import vectors_for
 
-                options["embedding_dim"] = vector_dim(c.embeddings)
+                vocab, vectors = vectors_for(c.embeddings, vocab)
+                options["embedding_dim"] = vectors.dim
             enc_config = EncoderConfig(vocab_size=len(vocab), **options)
         encoder = Encoder(enc_config)
         if ckpt is None and init is not None:
             encoder.load_state_dict(init.encoder.state_dict())
         elif ckpt is None and c.embeddings:
-            from .embeddings import initialise_embedding, read_word_vectors
+            from .embeddings import initialise_embedding
 
-            vectors = read_word_vectors(c.embeddings, wanted=set(vocab.itos))
             self.pretrained_found_ = initialise_embedding(encoder.embedding.weight, vocab, vectors)
         return vocab, encoder
 
