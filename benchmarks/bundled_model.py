@@ -40,6 +40,10 @@ def main() -> None:
         took = time.perf_counter() - started
         print(f"{name:<28}{m['n']:>7}{m['accuracy']:>10.4f}{m['f1']:>8.4f}{m['roc_auc']:>9.4f}"
               f"{m['threshold']:>11.4f}{took:>9.2f}")
+    questions = list(dict.fromkeys(t for p in test for t in (p.a, p.b)))
+    unknown = sum(any(tok not in model.vocab for tok in model.tokenizer(q)) for q in questions)
+    print(f"test questions holding a word outside the vocabulary: {unknown / len(questions):.1%} "
+          f"({unknown} of {len(questions)} distinct)")
 
 
 if __name__ == "__main__":
