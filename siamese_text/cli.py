@@ -624,6 +624,8 @@ def distill(
                                                  "width makes the student mimic it directly).", min=0)] = 0,
     neighbours: Annotated[int, typer.Option(min=0, help="Also pair each text with its k nearest texts by "
                                                 "teacher cosine (hard pairs).")] = 0,
+    augment: Annotated[int, typer.Option(min=0, help="Also distil on this many edited copies of each text (a word "
+                                             "deleted, swapped or replaced), each paired with its source.")] = 0,
     distill_epochs: Annotated[int, typer.Option(min=1, help="Epochs over the unlabelled texts.")] = 6,
     distill_lr: Annotated[float, typer.Option(help="Adam learning rate while distilling.")] = 2e-3,
     embedding_weight: Annotated[float, typer.Option(help="Weight of 1 - cos(projected student, teacher).")] = 1.0,
@@ -694,7 +696,7 @@ def distill(
                                pooling=pooling.value, subword_buckets=subword_buckets, output_dim=output_dim)
         student = distil_student(unlabelled, teacher_model, dconfig, encoder_options, text_pairs=pairs,
                                  cache=cache, teacher_name=str(teacher.resolve()), valid_pairs=valid_pairs,
-                                 neighbours=neighbours, on_epoch=report, progress=progress)
+                                 neighbours=neighbours, augment=augment, on_epoch=report, progress=progress)
         config = TrainConfig(epochs=max(epochs, 1), lr=lr, margin=margin, patience=patience, seed=seed,
                              batch_size=batch_size, max_vocab=max_vocab, min_freq=min_freq,
                              freeze_embeddings=freeze_embeddings, word_dropout=word_dropout)

@@ -281,12 +281,14 @@ def _progress(total: int, description: str, enabled: bool):
 def distil_student(texts: Sequence[str], teacher: TextEncoder, config: DistillConfig,
                    encoder_options: dict | None = None, text_pairs: Sequence[tuple[str, str]] = (),
                    cache: str | Path | None = None, teacher_name: str = "", valid_pairs: Sequence = (),
-                   neighbours: int = 0, on_epoch: Callable[[dict], None] | None = None,
+                   neighbours: int = 0, augment: int = 0, on_epoch: Callable[[dict], None] | None = None,
                    progress: bool = True) -> SiameseModel:
     """Teacher embeddings (cached) of `texts` and of both sides of `text_pairs`, then a Distiller.
 
     Args:
         neighbours: also pair each text with its k nearest texts by teacher cosine (hard pairs).
+        augment: also add this many edited copies of each text, each paired with its source
+            (`augment.augment`; with `config.embeddings`, replacements include nearest words).
 
     Returns:
         The distilled student (uncalibrated); fine-tune and calibrate it with `Trainer.fit(init=...)`.
@@ -295,11 +297,20 @@ def distil_student(texts: Sequence[str], teacher: TextEncoder, config: DistillCo
     all_texts = [t for t in all_texts if t.strip()]
     if len(all_texts) < 2:
         raise SiameseTextError("distillation needs at least two non-empty texts")
+    edited: list[tuple[str, str]] = []
+    originals = len(all_texts)
+    if augment:
+        from .augment import augment as edit_copies
+        from .embeddings import read_word_vectors
+
+        vectors = read_word_vectors(config.embeddings) if config.embeddings else None
+        edited = edit_copies(all_texts, augment, seed=config.seed, word_vectors=vectors)
+        all_texts += [b for _, b in edited]
     targets = teacher_embeddings(teacher, all_texts, cache, teacher_name=teacher_name)
     index = {t: i for i, t in enumerate(all_texts)}
-    pairs = [(index[a], index[b]) for a, b in text_pairs if a in index and b in index]
+    pairs = [(index[a], index[b]) for a, b in [*text_pairs, *edited] if a in index and b in index]
     if neighbours:
-        pairs += teacher_neighbours(targets, neighbours)
+        pairs += teacher_neighbours(targets[:originals], neighbours)  # edited copies already have a partner
     distiller = Distiller(config, encoder_options, on_epoch=on_epoch, progress=progress)
     return distiller.fit(all_texts, targets, pairs, valid_pairs=valid_pairs)
 
