@@ -39,6 +39,7 @@ class Checkpoint:
     torch_rng: torch.Tensor
     vocab: Vocab
     state: dict[str, Any] = field(default_factory=dict)  # epoch, step, history, settings, rng, ...
+    average: dict[str, torch.Tensor] = field(default_factory=dict)  # moving average of the weights (if kept)
 
 
 def _optimizer_tensors(opt_state: dict) -> tuple[dict[str, torch.Tensor], dict]:
@@ -76,6 +77,8 @@ def save_checkpoint(root: str | Path, name: str, ckpt: Checkpoint, keep: int = 1
     opt_tensors, opt_rest = _optimizer_tensors(ckpt.optimizer)
     save_file(opt_tensors, str(folder / "optimizer.safetensors"))
     save_file({"torch": ckpt.torch_rng.contiguous()}, str(folder / "rng.safetensors"))
+    if ckpt.average:
+        save_file({k: v.detach().contiguous() for k, v in ckpt.average.items()}, str(folder / "average.safetensors"))
     ckpt.vocab.save(folder / "vocab.txt")
     state = dict(ckpt.state, optimizer=opt_rest)
     tmp = folder / (STATE_FILE + ".tmp")
@@ -125,7 +128,8 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
     optimizer = _optimizer_state(tensors("optimizer.safetensors"), state.pop("optimizer", {"param_groups": []}))
     return Checkpoint(weights=tensors("weights.safetensors"), best=tensors("best.safetensors"),
                       optimizer=optimizer, torch_rng=tensors("rng.safetensors")["torch"],
-                      vocab=Vocab.load(folder / "vocab.txt"), state=state)
+                      vocab=Vocab.load(folder / "vocab.txt"), state=state,
+                      average=tensors("average.safetensors") if (folder / "average.safetensors").exists() else {})
 
 
 def rng_to_json(state: tuple) -> list:

@@ -373,6 +373,8 @@ def train(
     max_vocab: Annotated[int, typer.Option(min=2)] = 30_000,
     freeze_embeddings: Annotated[bool, typer.Option(help="Keep the word embeddings as initialised (by "
                                  "--embeddings or --init).")] = False,
+    average: Annotated[float, typer.Option(help="Keep a moving average of the weights (decay per batch, e.g. "
+                       "0.99) and validate, stop early and save with it (0 = off).", min=0.0, max=0.9999)] = 0.0,
     word_dropout: Annotated[float, typer.Option(help="Share of known words shown as <unk> (character n-grams "
                             "only) in training batches.", min=0.0, max=0.9)] = 0.0,
     seed: Annotated[int, typer.Option()] = 0,
@@ -404,7 +406,7 @@ def train(
         config = TrainConfig(loss=loss.value, energy=energy.value, margin=margin, epochs=epochs,
                              batch_size=batch_size, lr=lr, patience=patience, seed=seed, max_vocab=max_vocab,
                              threads=threads, embeddings=str(embeddings) if embeddings else "",
-                             freeze_embeddings=freeze_embeddings, word_dropout=word_dropout)
+                             freeze_embeddings=freeze_embeddings, word_dropout=word_dropout, average=average)
         encoder_options = dict(embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=layers,
                                dropout=dropout, pooling=pooling.value, subword_buckets=subword_buckets)
         ckpt_dir = checkpoint_dir or out.with_name(out.name + ".checkpoints")
@@ -628,6 +630,8 @@ def distill(
                                              "deleted, swapped or replaced), each paired with its source.")] = 0,
     distill_epochs: Annotated[int, typer.Option(min=1, help="Epochs over the unlabelled texts.")] = 6,
     distill_lr: Annotated[float, typer.Option(help="Adam learning rate while distilling.")] = 2e-3,
+    lr_decay: Annotated[bool, typer.Option(help="Lower the distilling learning rate linearly to 0 over "
+                        "--distill-epochs.")] = False,
     embedding_weight: Annotated[float, typer.Option(help="Weight of 1 - cos(projected student, teacher).")] = 1.0,
     matrix_weight: Annotated[float, typer.Option(help="Weight of the MSE between in-batch cosine matrices.")] = 1.0,
     pair_weight: Annotated[float, typer.Option(help="Weight of the MSE between pair cosines.")] = 1.0,
@@ -648,6 +652,8 @@ def distill(
                             "--max-vocab), so words the texts never show keep a pretrained vector.")] = False,
     freeze_embeddings: Annotated[bool, typer.Option(help="Keep the word embeddings as initialised while "
                                  "distilling and fine-tuning.")] = False,
+    average: Annotated[float, typer.Option(help="Keep a moving average of the weights (decay per batch, e.g. "
+                       "0.99) and validate, stop early and save with it (0 = off).", min=0.0, max=0.9999)] = 0.0,
     word_dropout: Annotated[float, typer.Option(help="Share of known words shown as <unk> (character n-grams "
                             "only) in training batches, so unseen words are read from their n-grams.",
                             min=0.0, max=0.9)] = 0.0,
@@ -696,7 +702,7 @@ def distill(
                                 pair_weight=pair_weight, seed=seed, min_freq=min_freq, max_vocab=max_vocab,
                                 embeddings=str(embeddings or ""), extend_vocab=extend_vocab,
                                 freeze_embeddings=freeze_embeddings, word_dropout=word_dropout,
-                                label_weight=label_weight, margin=margin)
+                                label_weight=label_weight, margin=margin, lr_decay=lr_decay)
         encoder_options = dict(embedding_dim=embedding_dim, hidden_size=hidden_size, dropout=dropout,
                                pooling=pooling.value, subword_buckets=subword_buckets, output_dim=output_dim)
         student = distil_student(unlabelled, teacher_model, dconfig, encoder_options, text_pairs=pairs,
@@ -705,7 +711,7 @@ def distill(
                                  labelled_pairs=train_pairs if label_weight else ())
         config = TrainConfig(epochs=max(epochs, 1), lr=lr, margin=margin, patience=patience, seed=seed,
                              batch_size=batch_size, max_vocab=max_vocab, min_freq=min_freq,
-                             freeze_embeddings=freeze_embeddings, word_dropout=word_dropout)
+                             freeze_embeddings=freeze_embeddings, word_dropout=word_dropout, average=average)
         trainer = Trainer(config, on_epoch=_epoch_report, progress=progress)
         trained_on = f"{data.name} ({fmt.value}): {len(train_pairs)} training pairs"
         if epochs:

@@ -55,12 +55,16 @@ class TrainConfig:
     embeddings: str = ""  # GloVe / word2vec / fastText text file to initialise word vectors
     freeze_embeddings: bool = False  # keep the word-embedding table as initialised (subwords still learn)
     word_dropout: float = 0.0  # share of known words shown as <unk> (n-grams only) in training batches
+    average: float = 0.0  # keep an exponential moving average of the weights with this decay per batch
+    # (e.g. 0.99); validation, early stopping and the saved model then use the average (0 = off)
 
     def __post_init__(self) -> None:
         Loss(self.loss)
         Energy(self.energy)
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
             raise ValueError("epochs >= 1, batch_size >= 2 and lr > 0")
+        if not 0.0 <= self.average < 1.0:
+            raise ValueError("average is a decay in [0, 1)")
 
 
 class TrainingInterrupted(SiameseTextError):
@@ -190,6 +194,7 @@ class Trainer:
         start_epoch, start_step, best_auc, best_epoch, stale = 1, 0, -1.0, 0, 0
         best_state = {k: v.clone() for k, v in encoder.state_dict().items()}
         totals = (0.0, 0)
+        average = {k: v.detach().clone() for k, v in encoder.state_dict().items()} if c.average else {}
         if ckpt is not None:
             s = ckpt.state
             encoder.load_state_dict(ckpt.weights)
@@ -200,6 +205,7 @@ class Trainer:
             start_epoch, start_step = s["epoch"], s["step"]
             best_auc, best_epoch, stale = s["best_auc"], s["best_epoch"], s["stale"]
             totals = tuple(s["totals"])
+            average = ckpt.average if c.average else {}
             self.history_ = list(s["history"])
             if s.get("finished"):  # stopped early: nothing left to train
                 start_epoch = c.epochs + 1
@@ -213,7 +219,7 @@ class Trainer:
                      "data": fingerprint}
             return save_checkpoint(self.checkpoint_dir, name,
                                    Checkpoint(encoder.state_dict(), best_state, optimizer.state_dict(),
-                                              torch.get_rng_state(), vocab, state))
+                                              torch.get_rng_state(), vocab, state, average))
 
         with CtrlC(enabled=dist.world_size == 1) as ctrl_c:
             for epoch in range(start_epoch, c.epochs + 1):
@@ -241,6 +247,8 @@ class Trainer:
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(encoder.parameters(), c.clip_norm)
                     optimizer.step()
+                    if average:
+                        _update_average(average, encoder, c.average)
                     total, seen = total + loss.item() * n, seen + n
                     totals = (total, seen)
                     if bar is not None:
@@ -257,6 +265,9 @@ class Trainer:
                     bar.close()
                 elapsed = time.perf_counter() - started
                 encoder.eval()
+                if average:  # judge (and keep) the averaged weights; training goes on from the raw ones
+                    raw = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
+                    encoder.load_state_dict(average)
                 val_e = model.energies([p.a for p in valid_pairs], [p.b for p in valid_pairs])
                 val_y = np.array([p.label for p in valid_pairs], dtype=int)
                 auc = float(roc_auc_score(val_y, -val_e))
@@ -271,6 +282,8 @@ class Trainer:
                     best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
                 else:
                     stale += 1
+                if average:
+                    encoder.load_state_dict(raw)
                 checkpoint(f"epoch-{epoch:04d}", epoch + 1, 0, rng.getstate(), done=stale >= c.patience)
                 if self.on_epoch and dist.is_main:
                     self.on_epoch(record)
@@ -300,6 +313,16 @@ class Trainer:
                         "roc_auc": float(roc_auc_score(labels, -energies))},
         )
         return model
+
+
+@torch.no_grad()
+def _update_average(average: dict[str, torch.Tensor], encoder: torch.nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * weights, for every floating-point tensor."""
+    for k, v in encoder.state_dict().items():
+        if v.is_floating_point():
+            average[k].mul_(decay).add_(v.detach(), alpha=1.0 - decay)
+        else:
+            average[k].copy_(v)
 
 
 def _texts(item) -> tuple[str, ...]:

@@ -30,16 +30,18 @@ def _same_weights(a, b):
         assert torch.equal(sa[k], sb[k]), k
 
 
-def test_resume_after_ctrl_c_gives_the_uninterrupted_weights(tmp_path):
-    straight = Trainer(CONFIG, SMALL, progress=False, checkpoint_dir=tmp_path / "a").fit(TOY_PAIRS, TOY_PAIRS)
+@pytest.mark.parametrize("average", [0.0, 0.9])
+def test_resume_after_ctrl_c_gives_the_uninterrupted_weights(tmp_path, average):
+    config = TrainConfig(**{**CONFIG.__dict__, "average": average})  # the moving average is saved and resumed too
+    straight = Trainer(config, SMALL, progress=False, checkpoint_dir=tmp_path / "a").fit(TOY_PAIRS, TOY_PAIRS)
 
     with pytest.raises(TrainingInterrupted, match="interrupted in epoch 2 at batch 1/3; checkpoint saved"):
-        Trainer(CONFIG, SMALL, progress=False, checkpoint_dir=tmp_path / "b",
+        Trainer(config, SMALL, progress=False, checkpoint_dir=tmp_path / "b",
                 on_epoch=_interrupt_after_epoch(1)).fit(TOY_PAIRS, TOY_PAIRS)
     assert latest_checkpoint(tmp_path / "b").name == "epoch-0001-step-000001"  # mid-epoch
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
-    resumed = Trainer(CONFIG, SMALL, progress=False, checkpoint_dir=tmp_path / "b", resume=True).fit(TOY_PAIRS,
+    resumed = Trainer(config, SMALL, progress=False, checkpoint_dir=tmp_path / "b", resume=True).fit(TOY_PAIRS,
                                                                                                       TOY_PAIRS)
     _same_weights(straight, resumed)
     assert [h["loss"] for h in straight.meta["history"]] == [h["loss"] for h in resumed.meta["history"]]
@@ -55,6 +57,20 @@ def test_resume_from_an_epoch_checkpoint(tmp_path):
     # epochs may grow on resume; an unfinished (not early-stopped) run continues where it was
     assert len(resumed.meta["history"]) == 4
     _same_weights(straight, resumed)
+
+
+def test_the_saved_model_is_the_moving_average_of_the_weights(tmp_path):
+    config = TrainConfig(**{**CONFIG.__dict__, "epochs": 1, "average": 0.5})
+    model = Trainer(config, SMALL, progress=False, checkpoint_dir=tmp_path).fit(TOY_PAIRS, TOY_PAIRS)
+    ckpt = load_checkpoint(latest_checkpoint(tmp_path))
+    weights = model.encoder.state_dict()
+    assert ckpt.average.keys() == weights.keys()
+    for k, v in weights.items():
+        assert torch.equal(v, ckpt.average[k]), k  # validated and saved: the average
+    assert any(not torch.equal(v, ckpt.weights[k]) for k, v in weights.items())  # not the last step's weights
+    assert not (tmp_path / "plain").exists()
+    Trainer(CONFIG, SMALL, progress=False, checkpoint_dir=tmp_path / "plain").fit(TOY_PAIRS, TOY_PAIRS)
+    assert not (latest_checkpoint(tmp_path / "plain") / "average.safetensors").exists()  # off: nothing kept
 
 
 def test_checkpoint_folder_holds_no_pickle(tmp_path):

@@ -64,6 +64,8 @@ def test_config_rejects_nonsense():
         TrainConfig(energy="chebyshev")
     with pytest.raises(ValueError):
         TrainConfig(epochs=0)
+    with pytest.raises(ValueError):
+        TrainConfig(average=1.0)
 
 
 def test_word_dropout_turns_known_words_into_unk_and_keeps_subwords():
