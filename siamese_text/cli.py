@@ -630,8 +630,6 @@ def distill(
                                              "deleted, swapped or replaced), each paired with its source.")] = 0,
     distill_epochs: Annotated[int, typer.Option(min=1, help="Epochs over the unlabelled texts.")] = 6,
     distill_lr: Annotated[float, typer.Option(help="Adam learning rate while distilling.")] = 2e-3,
-    lr_decay: Annotated[bool, typer.Option(help="Lower the distilling learning rate linearly to 0 over "
-                        "--distill-epochs.")] = False,
     embedding_weight: Annotated[float, typer.Option(help="Weight of 1 - cos(projected student, teacher).")] = 1.0,
     matrix_weight: Annotated[float, typer.Option(help="Weight of the MSE between in-batch cosine matrices.")] = 1.0,
     pair_weight: Annotated[float, typer.Option(help="Weight of the MSE between pair cosines.")] = 1.0,
@@ -702,7 +700,7 @@ def distill(
                                 pair_weight=pair_weight, seed=seed, min_freq=min_freq, max_vocab=max_vocab,
                                 embeddings=str(embeddings or ""), extend_vocab=extend_vocab,
                                 freeze_embeddings=freeze_embeddings, word_dropout=word_dropout,
-                                label_weight=label_weight, margin=margin, lr_decay=lr_decay)
+                                label_weight=label_weight, margin=margin)
         encoder_options = dict(embedding_dim=embedding_dim, hidden_size=hidden_size, dropout=dropout,
                                pooling=pooling.value, subword_buckets=subword_buckets, output_dim=output_dim)
         student = distil_student(unlabelled, teacher_model, dconfig, encoder_options, text_pairs=pairs,

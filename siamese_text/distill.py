@@ -131,7 +131,6 @@ class DistillConfig:
     word_dropout: float = 0.0  # share of known words shown as <unk> (n-grams only) in training batches
     label_weight: float = 0.0  # contrastive loss on labelled pairs, learnt jointly with the teacher
     margin: float = 0.5  # of that contrastive loss (cosine distance)
-    lr_decay: bool = False  # lower the learning rate linearly to 0 over all epochs' batches
 
 
 def distill_loss(student: torch.Tensor, projected: torch.Tensor, teacher: torch.Tensor,
@@ -219,9 +218,6 @@ class Distiller:
         lengths = [len(feats[i]) + len(feats[j]) for i, j in units]
         params = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
         optimizer = torch.optim.Adam(params, lr=c.lr)
-        steps = c.epochs * -(-len(units) // c.batch_size)  # batches of all epochs, about
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: max(1.0 - step / steps, 0.02) if c.lr_decay else 1.0)
         rng = random.Random(c.seed)
         use_sub = bool(encoder.config.subword_buckets)
         best_auc, best_state, stale = -1.0, None, 0
@@ -243,7 +239,6 @@ class Distiller:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, c.clip_norm)
                 optimizer.step()
-                schedule.step()
                 total, seen = total + loss.item() * len(batch), seen + len(batch)
                 if bar is not None:
                     bar.update(1)
