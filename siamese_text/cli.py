@@ -626,16 +626,11 @@ def distill(
                                                  "width makes the student mimic it directly).", min=0)] = 0,
     neighbours: Annotated[int, typer.Option(min=0, help="Also pair each text with its k nearest texts by "
                                                 "teacher cosine (hard pairs).")] = 0,
-    augment: Annotated[int, typer.Option(min=0, help="Also distil on this many edited copies of each text (a word "
-                                             "deleted, swapped or replaced), each paired with its source.")] = 0,
     distill_epochs: Annotated[int, typer.Option(min=1, help="Epochs over the unlabelled texts.")] = 6,
     distill_lr: Annotated[float, typer.Option(help="Adam learning rate while distilling.")] = 2e-3,
     embedding_weight: Annotated[float, typer.Option(help="Weight of 1 - cos(projected student, teacher).")] = 1.0,
     matrix_weight: Annotated[float, typer.Option(help="Weight of the MSE between in-batch cosine matrices.")] = 1.0,
     pair_weight: Annotated[float, typer.Option(help="Weight of the MSE between pair cosines.")] = 1.0,
-    label_weight: Annotated[float, typer.Option(help="Also learn DATA's training labels while distilling: weight "
-                            "of their contrastive loss (0 = the training pairs are only unlabelled pairs).",
-                            min=0.0)] = 0.0,
     epochs: Annotated[int, typer.Option(min=0, help="Fine-tuning epochs on DATA (0 = only calibrate).")] = 8,
     lr: Annotated[float, typer.Option(help="Adam learning rate while fine-tuning.")] = 1e-3,
     margin: Annotated[float, typer.Option(help="Contrastive margin while fine-tuning.")] = 0.5,
@@ -685,8 +680,7 @@ def distill(
                                                             split_seed)
         unlabelled = _read_lines(texts) if texts is not None else []
         pairs = [(f[0], f[1]) for _, f in iter_tsv_lines(text_pairs) if len(f) >= 2] if text_pairs else []
-        if not label_weight:
-            pairs += [(p.a, p.b) for p in train_pairs]
+        pairs += [(p.a, p.b) for p in train_pairs]
         teacher = teacher or default_teacher()
         teacher_model = load_teacher(teacher)
 
@@ -699,14 +693,12 @@ def distill(
                                 embedding_weight=embedding_weight, matrix_weight=matrix_weight,
                                 pair_weight=pair_weight, seed=seed, min_freq=min_freq, max_vocab=max_vocab,
                                 embeddings=str(embeddings or ""), extend_vocab=extend_vocab,
-                                freeze_embeddings=freeze_embeddings, word_dropout=word_dropout,
-                                label_weight=label_weight, margin=margin)
+                                freeze_embeddings=freeze_embeddings, word_dropout=word_dropout)
         encoder_options = dict(embedding_dim=embedding_dim, hidden_size=hidden_size, dropout=dropout,
                                pooling=pooling.value, subword_buckets=subword_buckets, output_dim=output_dim)
         student = distil_student(unlabelled, teacher_model, dconfig, encoder_options, text_pairs=pairs,
                                  cache=cache, teacher_name=str(teacher.resolve()), valid_pairs=valid_pairs,
-                                 neighbours=neighbours, augment=augment, on_epoch=report, progress=progress,
-                                 labelled_pairs=train_pairs if label_weight else ())
+                                 neighbours=neighbours, on_epoch=report, progress=progress)
         config = TrainConfig(epochs=max(epochs, 1), lr=lr, margin=margin, patience=patience, seed=seed,
                              batch_size=batch_size, max_vocab=max_vocab, min_freq=min_freq,
                              freeze_embeddings=freeze_embeddings, word_dropout=word_dropout, average=average)

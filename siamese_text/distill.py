@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from .encoder import Encoder, EncoderConfig
 from .errors import SiameseTextError
 from .features import Features, collate, drop_words
-from .losses import contrastive_loss
 from .model import SiameseModel
 from .tokenizer import Tokenizer, TokenizerConfig
 from .train import length_batches, seed_everything
@@ -129,8 +128,6 @@ class DistillConfig:
     extend_vocab: bool = False  # add every word of `embeddings` to the vocabulary (up to max_vocab)
     freeze_embeddings: bool = False  # keep the word embeddings as initialised
     word_dropout: float = 0.0  # share of known words shown as <unk> (n-grams only) in training batches
-    label_weight: float = 0.0  # contrastive loss on labelled pairs, learnt jointly with the teacher
-    margin: float = 0.5  # of that contrastive loss (cosine distance)
 
 
 def distill_loss(student: torch.Tensor, projected: torch.Tensor, teacher: torch.Tensor,
@@ -173,7 +170,7 @@ class Distiller:
         self.history_: list[dict] = []
 
     def fit(self, texts: Sequence[str], targets: np.ndarray, pairs: Sequence[tuple[int, int]] = (),
-            valid_pairs: Sequence = (), pair_labels: Sequence[int] = ()) -> SiameseModel:
+            valid_pairs: Sequence = ()) -> SiameseModel:
         """Distil on `texts` whose teacher vectors are the rows of `targets`.
 
         Args:
@@ -183,8 +180,6 @@ class Distiller:
                 corpus pair); texts in no pair are paired at random. Hard, related pairs teach
                 the fine distinctions that random pairs do not.
             valid_pairs: labelled Pair records to pick the best epoch by ROC-AUC (optional).
-            pair_labels: 1 / 0 for the first len(pair_labels) of `pairs` (genuine / impostor);
-                with `config.label_weight` their contrastive loss joins the teacher's.
         """
         from sklearn.metrics import roc_auc_score
 
@@ -213,8 +208,6 @@ class Distiller:
         teacher = torch.from_numpy(np.asarray(targets, dtype=np.float32))  # (N, K)
         head = torch.nn.Linear(encoder.config.dim, teacher.shape[1])
         units = _pair_units(len(texts), pairs, random.Random(c.seed))
-        labelled = {u: int(y) for u, y in zip(pairs, pair_labels) if u[0] != u[1]} if c.label_weight else {}
-        unit_labels = torch.tensor([labelled.get(u, -1) for u in units])  # -1: no label
         lengths = [len(feats[i]) + len(feats[j]) for i, j in units]
         params = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
         optimizer = torch.optim.Adam(params, lr=c.lr)
@@ -230,11 +223,6 @@ class Distiller:
                 idx = [units[k][0] for k in batch] + [units[k][1] for k in batch]  # first sides, then second
                 vecs = encoder(**drop_words(collate([feats[i] for i in idx], use_sub), c.word_dropout))  # (2B, D)
                 loss = distill_loss(vecs, head(vecs), teacher[idx], c)
-                y = unit_labels[batch]
-                if (y >= 0).any():
-                    b, known = len(batch), y >= 0
-                    energy = 1 - F.cosine_similarity(vecs[:b][known], vecs[b:][known], dim=1)
-                    loss = loss + c.label_weight * contrastive_loss(energy, y[known], c.margin)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, c.clip_norm)
@@ -293,44 +281,27 @@ def _progress(total: int, description: str, enabled: bool):
 def distil_student(texts: Sequence[str], teacher: TextEncoder, config: DistillConfig,
                    encoder_options: dict | None = None, text_pairs: Sequence[tuple[str, str]] = (),
                    cache: str | Path | None = None, teacher_name: str = "", valid_pairs: Sequence = (),
-                   neighbours: int = 0, augment: int = 0, labelled_pairs: Sequence = (), on_epoch: Callable[[dict], None] | None = None,
+                   neighbours: int = 0, on_epoch: Callable[[dict], None] | None = None,
                    progress: bool = True) -> SiameseModel:
     """Teacher embeddings (cached) of `texts` and of both sides of `text_pairs`, then a Distiller.
 
     Args:
         neighbours: also pair each text with its k nearest texts by teacher cosine (hard pairs).
-        labelled_pairs: Pair records whose labels the student also learns while distilling
-            (`config.label_weight`); their texts are distilled on like the others.
-        augment: also add this many edited copies of each text, each paired with its source
-            (`augment.augment`; with `config.embeddings`, replacements include nearest words).
 
     Returns:
         The distilled student (uncalibrated); fine-tune and calibrate it with `Trainer.fit(init=...)`.
     """
-    labelled = [(p.a, p.b) for p in labelled_pairs]
-    all_texts = list(dict.fromkeys([*texts, *(t for pair in [*labelled, *text_pairs] for t in pair)]))
+    all_texts = list(dict.fromkeys([*texts, *(t for pair in text_pairs for t in pair)]))
     all_texts = [t for t in all_texts if t.strip()]
     if len(all_texts) < 2:
         raise SiameseTextError("distillation needs at least two non-empty texts")
-    edited: list[tuple[str, str]] = []
-    originals = len(all_texts)
-    if augment:
-        from .augment import augment as edit_copies
-        from .embeddings import read_word_vectors
-
-        vectors = read_word_vectors(config.embeddings) if config.embeddings else None
-        edited = edit_copies(all_texts, augment, seed=config.seed, word_vectors=vectors)
-        all_texts += [b for _, b in edited]
     targets = teacher_embeddings(teacher, all_texts, cache, teacher_name=teacher_name)
     index = {t: i for i, t in enumerate(all_texts)}
-    kept = [p for p in labelled_pairs if p.a in index and p.b in index]
-    pairs = [(index[p.a], index[p.b]) for p in kept]
-    pairs += [(index[a], index[b]) for a, b in [*text_pairs, *edited] if a in index and b in index]
+    pairs = [(index[a], index[b]) for a, b in text_pairs if a in index and b in index]
     if neighbours:
-        pairs += teacher_neighbours(targets[:originals], neighbours)  # edited copies already have a partner
+        pairs += teacher_neighbours(targets, neighbours)
     distiller = Distiller(config, encoder_options, on_epoch=on_epoch, progress=progress)
-    return distiller.fit(all_texts, targets, pairs, valid_pairs=valid_pairs,
-                         pair_labels=[int(p.label) for p in kept])
+    return distiller.fit(all_texts, targets, pairs, valid_pairs=valid_pairs)
 
 
 def teacher_neighbours(vectors: np.ndarray, k: int, chunk: int = 1024) -> list[tuple[int, int]]:

@@ -98,27 +98,3 @@ def test_student_starts_from_word_vectors_and_extends_its_vocabulary(tmp_path):
                                     max_vocab=len(model.vocab) - 1),
                       dict(hidden_size=8, subword_buckets=0), progress=False).fit(TEXTS, targets)
     assert len(small.vocab) == len(model.vocab) - 1 and "quokka" not in small.vocab  # max_vocab caps it
-
-
-class FlatTeacher:
-    """A teacher that finds every text alike: it carries no signal about the labels."""
-
-    def encode(self, texts, **kwargs):
-        return np.ones((len(texts), 4), dtype=np.float32)
-
-
-def test_labelled_pairs_are_learnt_jointly_with_the_teacher():
-    from sklearn.metrics import roc_auc_score
-
-    from siamese_text.distill import distil_student
-
-    def auc(label_weight):
-        cfg = DistillConfig(epochs=10, batch_size=4, lr=0.01, patience=100, label_weight=label_weight)
-        model = distil_student([], FlatTeacher(), cfg, dict(hidden_size=8, subword_buckets=0, dropout=0.0),
-                               labelled_pairs=TOY_PAIRS, progress=False)
-        energies = model.energies([p.a for p in TOY_PAIRS], [p.b for p in TOY_PAIRS])
-        return roc_auc_score([p.label for p in TOY_PAIRS], -energies), model
-
-    learnt, model = auc(2.0)
-    assert learnt > 0.95 and model.meta["distill"]["label_weight"] == 2.0
-    assert auc(0.0)[0] < 0.8  # the teacher alone cannot tell the labels apart
