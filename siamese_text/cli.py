@@ -31,6 +31,11 @@ ModelOption = Annotated[
     Optional[Path],
     typer.Option("--model", "-m", help="Model folder (default: the bundled model).", show_default=False),
 ]
+AverageOption = Annotated[  # train and distill (its fine-tuning) share it
+    float,
+    typer.Option(help="Keep a moving average of the weights (decay per batch, e.g. 0.99) and validate, stop early "
+                      "and save with it (0 = off).", min=0.0, max=0.9999),
+]
 
 
 class PairFormat(str, Enum):
@@ -373,8 +378,7 @@ def train(
     max_vocab: Annotated[int, typer.Option(min=2)] = 30_000,
     freeze_embeddings: Annotated[bool, typer.Option(help="Keep the word embeddings as initialised (by "
                                  "--embeddings or --init).")] = False,
-    average: Annotated[float, typer.Option(help="Keep a moving average of the weights (decay per batch, e.g. "
-                       "0.99) and validate, stop early and save with it (0 = off).", min=0.0, max=0.9999)] = 0.0,
+    average: AverageOption = 0.0,
     word_dropout: Annotated[float, typer.Option(help="Share of known words shown as <unk> (character n-grams "
                             "only) in training batches.", min=0.0, max=0.9)] = 0.0,
     seed: Annotated[int, typer.Option()] = 0,
@@ -645,8 +649,7 @@ def distill(
                             "--max-vocab), so words the texts never show keep a pretrained vector.")] = False,
     freeze_embeddings: Annotated[bool, typer.Option(help="Keep the word embeddings as initialised while "
                                  "distilling and fine-tuning.")] = False,
-    average: Annotated[float, typer.Option(help="Keep a moving average of the weights (decay per batch, e.g. "
-                       "0.99) and validate, stop early and save with it (0 = off).", min=0.0, max=0.9999)] = 0.0,
+    average: AverageOption = 0.0,
     word_dropout: Annotated[float, typer.Option(help="Share of known words shown as <unk> (character n-grams "
                             "only) in training batches, so unseen words are read from their n-grams.",
                             min=0.0, max=0.9)] = 0.0,
