@@ -12,7 +12,8 @@
 #  4. fine-tune the student on the 6,500 training pairs of the canonical QQP split (at most 14
 #     epochs, stop after 3 without a better validation ROC-AUC) and calibrate on its 1,500
 #     validation pairs; the 2,000 test pairs are only evaluated (numbers land in config.json);
-#  5. record in config.json the commands above (meta.command) and what the model learnt from.
+#  5. in config.json: meta.command = this script (the train command as run stays in
+#     meta.command_as_run, the distill command in meta.initialised_from) and what the model learnt from.
 #
 #   bash scripts/build_default_model.sh            # from the repository root, venv active
 #
