@@ -1,0 +1,60 @@
+"""The CLI's outputs on fixed inputs equal those written before the package was split into
+subpackages (tests/golden/, made by tests/golden/make.sh at commit 2da024e).
+
+score --json, dedup (kept lines and report) and embed must be identical; evaluate --json was
+computed by the torch forward pass then and by the NumPy one now, so its numbers are compared
+to 1e-6 (the two passes agree to about 1e-6 per vector component).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+GOLDEN = Path(__file__).parent / "golden"
+ROOT = Path(__file__).parent.parent
+
+
+def run(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "siamese_text", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_score_json_is_unchanged():
+    out = run("score", "--json", "How do I learn Python?", "What is the best way to learn Python?")
+    out += run("score", "--json", "Is it going to rain today?", "Will it not rain today?")
+    assert out == (GOLDEN / "score.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_evaluate_json_is_unchanged():
+    got = json.loads(run("evaluate", "corpora/toy/pairs.tsv", "--json"))
+    want = json.loads((GOLDEN / "evaluate.json").read_text(encoding="utf-8"))
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+
+
+@pytest.mark.slow
+def test_dedup_outputs_and_report_are_unchanged(tmp_path):
+    (tmp_path / "in.txt").write_bytes((GOLDEN / "dedup_input.txt").read_bytes())
+    run("dedup", str(tmp_path / "in.txt"), "--out", str(tmp_path / "out"), "--report", str(tmp_path / "r.jsonl"))
+    assert (tmp_path / "out" / "in.txt").read_bytes() == (GOLDEN / "dedup_out.txt").read_bytes()
+    report = (tmp_path / "r.jsonl").read_text(encoding="utf-8").replace(f"{tmp_path}/", "")
+    assert report == (GOLDEN / "dedup_report.jsonl").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_embed_vectors_are_unchanged(tmp_path):
+    run("embed", str(GOLDEN / "dedup_input.txt"), "--out", str(tmp_path / "v.npy"))
+    got, want = np.load(tmp_path / "v.npy"), np.load(GOLDEN / "embed.npy")
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
