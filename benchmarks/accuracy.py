@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from siamese_text.calibration import best_threshold
-from siamese_text.corpora import load_corpus
-from siamese_text.pairs import Pair, read_pairs, split_pairs
+from siamese_text.model.calibration import best_threshold
+from siamese_text.corpora.formats import load_corpus
+from siamese_text.corpora.pairs import Pair, read_pairs, split_pairs
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -77,8 +77,8 @@ class Ours:
     name = "siamese-text (bundled)"
 
     def __init__(self, model_dir):
-        from siamese_text.energy import similarity_from_energy
-        from siamese_text.model import SiameseModel
+        from siamese_text.model.energy import similarity_from_energy
+        from siamese_text.model.siamese import SiameseModel
 
         self.model, self._sim = SiameseModel.load(model_dir), similarity_from_energy
 

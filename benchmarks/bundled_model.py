@@ -13,9 +13,9 @@ import argparse
 import time
 from pathlib import Path
 
-from siamese_text.evaluate import evaluate_pairs
-from siamese_text.model import SiameseModel
-from siamese_text.pairs import read_pairs, split_pairs
+from siamese_text.evaluation.metrics import evaluate_pairs
+from siamese_text.model.siamese import SiameseModel
+from siamese_text.corpora.pairs import read_pairs, split_pairs
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "qqp" / "bimpm" / "dev.tsv"
 

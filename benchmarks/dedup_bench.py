@@ -41,7 +41,7 @@ DATA = REPO.parent / "shared" / "data"
 
 def load_pairs(data: Path) -> list[tuple[str, str, int]]:
     """(sentence a, sentence b, label) of every labelled pair of QQP dev, MRPC and PAWS-Wiki."""
-    from siamese_text.pairs import iter_tsv_lines
+    from siamese_text.corpora.pairs import iter_tsv_lines
 
     pairs = []
     for _, f in iter_tsv_lines(data / "qqp" / "bimpm" / "dev.tsv"):
@@ -74,7 +74,7 @@ def build_workload(pairs, size: int, seed: int) -> list[str]:
 
 def ground_truth(lines: list[str], pairs) -> tuple[np.ndarray, np.ndarray]:
     """(true duplicate, exact duplicate) per line: an earlier line with the same group / text."""
-    from siamese_text.tokenizer import normalize
+    from siamese_text.text.tokenizer import normalize
 
     parent: dict[str, str] = {}
 
@@ -152,10 +152,10 @@ def removed_from_report(report: Path, n: int) -> np.ndarray:
 
 def worker_brute(file: Path, out: Path, model: str | None, threshold: float | None) -> None:
     """The siamese-text pipeline with exact (flat) search whatever the size."""
-    from siamese_text.dedup import DedupConfig
-    from siamese_text.index import IndexConfig
-    from siamese_text.model import SiameseModel
-    from siamese_text.records import dedup_files
+    from siamese_text.dedup.stages import DedupConfig
+    from siamese_text.dedup.index import IndexConfig
+    from siamese_text.model.siamese import SiameseModel
+    from siamese_text.dedup.files import dedup_files
 
     config = DedupConfig(threads=1, workers=os.cpu_count() or 1, index=IndexConfig(exact_limit=10**12))
     dedup_files([file], out / "brute", out / "brute.jsonl", SiameseModel.load(model), threshold,
@@ -166,8 +166,8 @@ def worker_minhash(file: Path, out: Path, num_perm: int = 128, jaccard: float = 
     """datasketch MinHash LSH on word sets; exact hash first; keep-first like siamese-text."""
     from datasketch import MinHash, MinHashLSH
 
-    from siamese_text.dedup import ExactGroups
-    from siamese_text.tokenizer import normalize
+    from siamese_text.dedup.stages import ExactGroups
+    from siamese_text.text.tokenizer import normalize
 
     lines = file.read_text(encoding="utf-8").splitlines()
     groups = ExactGroups()

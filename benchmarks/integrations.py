@@ -28,9 +28,9 @@ from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline
 
 from bundled_model import DEFAULT_DATA, canonical_qqp_split  # this folder is on sys.path
-from siamese_text.estimator import SiameseClassifier
-from siamese_text.model import SiameseModel
-from siamese_text.tokenizer import normalize
+from siamese_text.integrations.sklearn_estimator import SiameseClassifier
+from siamese_text.model.siamese import SiameseModel
+from siamese_text.text.tokenizer import normalize
 
 
 class LexicalFeatures(TransformerMixin, BaseEstimator):

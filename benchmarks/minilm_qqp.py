@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 
-from siamese_text.calibration import best_threshold
-from siamese_text.pairs import read_pairs, split_pairs
+from siamese_text.model.calibration import best_threshold
+from siamese_text.corpora.pairs import read_pairs, split_pairs
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bundled_model import DEFAULT_DATA, canonical_qqp_split  # this folder is on sys.path
-from siamese_text.model import SiameseModel
-from siamese_text.tokenizer import normalize
+from siamese_text.model.siamese import SiameseModel
+from siamese_text.text.tokenizer import normalize
 
 
 def opening(text: str) -> str:

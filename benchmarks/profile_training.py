@@ -25,9 +25,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
 
-    from siamese_text.model import DEFAULT_MODEL_DIR
-    from siamese_text.pairs import read_pairs, split_pairs
-    from siamese_text.train import Trainer, TrainConfig
+    from siamese_text.model.siamese import DEFAULT_MODEL_DIR
+    from siamese_text.corpora.pairs import read_pairs, split_pairs
+    from siamese_text.training.trainer import Trainer, TrainConfig
 
     enc = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())["encoder"]
     options = {k: enc[k] for k in ("embedding_dim", "hidden_size", "num_layers", "pooling", "subword_buckets",
@@ -64,11 +64,11 @@ def torch_ops(trainer, train, top: int, steps: int = 10) -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from siamese_text.encoder import Encoder
-    from siamese_text.energy import cosine
-    from siamese_text.features import collate
-    from siamese_text.losses import contrastive_loss
-    from siamese_text.model import SiameseModel
+    from siamese_text.model.torch_encoder import Encoder
+    from siamese_text.model.energy import cosine
+    from siamese_text.text.features import collate
+    from siamese_text.training.losses import contrastive_loss
+    from siamese_text.model.siamese import SiameseModel
 
     model = SiameseModel.load()
     encoder = Encoder(model.encoder.config).train()

@@ -54,7 +54,7 @@ def questions(n: int = 20_000) -> list[str]:
 def clear_caches(model) -> None:
     """Forget everything learnt from earlier texts: each timed part starts cold."""
     from siamese_text import tokenizer as tok_module
-    from siamese_text.vocab import subword_ids
+    from siamese_text.text.vocab import subword_ids
 
     subword_ids.cache_clear()
     if tok_module._FAST is not None:
@@ -183,10 +183,10 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from siamese_text.evaluate import evaluate_pairs
-    from siamese_text.fast_model import FastModel
-    from siamese_text.model import DEFAULT_MODEL_DIR, SiameseModel
-    from siamese_text.pairs import read_pairs, split_pairs
+    from siamese_text.evaluation.metrics import evaluate_pairs
+    from siamese_text.model.fast import FastModel
+    from siamese_text.model.siamese import DEFAULT_MODEL_DIR, SiameseModel
+    from siamese_text.corpora.pairs import read_pairs, split_pairs
 
     torch.set_num_threads(args.threads)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "OPENBLAS_NUM_THREADS": str(args.threads),

@@ -20,9 +20,9 @@ import time
 
 import torch
 
-from siamese_text.evaluate import evaluate_pairs
-from siamese_text.pairs import read_pairs, split_pairs
-from siamese_text.train import Trainer, TrainConfig
+from siamese_text.evaluation.metrics import evaluate_pairs
+from siamese_text.corpora.pairs import read_pairs, split_pairs
+from siamese_text.training.trainer import Trainer, TrainConfig
 
 
 def main() -> None:

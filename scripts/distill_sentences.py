@@ -23,8 +23,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from siamese_text.pairs import iter_tsv_lines, read_pairs, split_pairs
-from siamese_text.tokenizer import normalize
+from siamese_text.corpora.pairs import iter_tsv_lines, read_pairs, split_pairs
+from siamese_text.text.tokenizer import normalize
 
 
 def columns(path: Path, cols: tuple[int, int], skip_header: bool, where=None) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "siamese_text" / "spacy_en_rules.json"
+OUT = Path(__file__).resolve().parents[1] / "siamese_text" / "text" / "spacy_en_rules.json"
 
 
 def _pattern(fn) -> dict | None:

@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from siamese_text.distill import default_teacher, load_teacher, teacher_embeddings  # noqa: E402
-from siamese_text.tokenizer import Tokenizer  # noqa: E402
+from siamese_text.training.distill import default_teacher, load_teacher, teacher_embeddings  # noqa: E402
+from siamese_text.text.tokenizer import Tokenizer  # noqa: E402
 
 WHOLE_WORD = re.compile(r"^[a-z][a-z'\-]*$|^[0-9]+$")
 

@@ -26,26 +26,26 @@ __all__ = [
 ]
 
 _WHERE = {
-    "SiameseModel": "model",
-    "Pair": "pairs",
-    "Triplet": "pairs",
-    "TrainConfig": "train",
-    "Trainer": "train",
-    "EncoderConfig": "encoder",
+    "SiameseModel": "model.siamese",
+    "Pair": "corpora.pairs",
+    "Triplet": "corpora.pairs",
+    "TrainConfig": "training.trainer",
+    "Trainer": "training.trainer",
+    "EncoderConfig": "model.torch_encoder",
     "SiameseTextError": "errors",
-    "Match": "model",
-    "TextEncoder": "protocols",
-    "SiameseClassifier": "estimator",
+    "Match": "model.siamese",
+    "TextEncoder": "integrations.encoder_protocol",
+    "SiameseClassifier": "integrations.sklearn_estimator",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .encoder import EncoderConfig
+    from .model.torch_encoder import EncoderConfig
     from .errors import SiameseTextError
-    from .estimator import SiameseClassifier
-    from .model import Match, SiameseModel
-    from .pairs import Pair, Triplet
-    from .protocols import TextEncoder
-    from .train import TrainConfig, Trainer
+    from .integrations.sklearn_estimator import SiameseClassifier
+    from .model.siamese import Match, SiameseModel
+    from .corpora.pairs import Pair, Triplet
+    from .integrations.encoder_protocol import TextEncoder
+    from .training.trainer import TrainConfig, Trainer
 
 
 def __getattr__(name: str) -> Any:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from siamese_text.encoder import Encoder, EncoderConfig
-from siamese_text.model import SiameseModel
-from siamese_text.pairs import Pair
-from siamese_text.vocab import Vocab
+from siamese_text.model.torch_encoder import Encoder, EncoderConfig
+from siamese_text.model.siamese import SiameseModel
+from siamese_text.corpora.pairs import Pair
+from siamese_text.text.vocab import Vocab
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import siamese_text
-from siamese_text.model import Match, SiameseModel
-from siamese_text.protocols import TextEncoder, cosine_cutoff
+from siamese_text.model.siamese import Match, SiameseModel
+from siamese_text.integrations.encoder_protocol import TextEncoder, cosine_cutoff
 
 from conftest import make_tiny_model
 

@@ -6,9 +6,9 @@ import signal
 import pytest
 import torch
 
-from siamese_text.checkpoint import latest_checkpoint, load_checkpoint
+from siamese_text.training.checkpoint import latest_checkpoint, load_checkpoint
 from siamese_text.errors import SiameseTextError
-from siamese_text.train import Trainer, TrainConfig, TrainingInterrupted
+from siamese_text.training.trainer import Trainer, TrainConfig, TrainingInterrupted
 
 from conftest import TOY_PAIRS
 

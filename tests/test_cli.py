@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from siamese_text.cli import app
+from siamese_text.cli.app import app
 
 from conftest import TOY_PAIRS, make_tiny_model
 
@@ -110,7 +110,7 @@ def test_embed_writes_npy_and_never_overwrites(tmp_path, tiny_dir):
     assert run("embed", src, "--out", out, "--model", tiny_dir).exit_code == 0
     vecs = np.load(out)
     assert vecs.shape == (3, make_tiny_model().dim)
-    from siamese_text.model import SiameseModel
+    from siamese_text.model.siamese import SiameseModel
 
     torch_vecs = SiameseModel.load(tiny_dir).encode(["first line", "", "third line"])
     np.testing.assert_allclose(vecs, torch_vecs, atol=1e-4)  # the NumPy path writes the torch model's vectors

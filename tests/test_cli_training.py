@@ -5,8 +5,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from siamese_text.cli import app
-from siamese_text.model import SiameseModel
+from siamese_text.cli.app import app
+from siamese_text.model.siamese import SiameseModel
 
 from conftest import TOY_PAIRS
 from test_distill import BagTeacher
@@ -60,7 +60,7 @@ def test_train_with_word_vectors(tmp_path, toy_tsv):
 
 def test_distill_with_a_fake_teacher(tmp_path, toy_tsv, monkeypatch):
     teacher = BagTeacher()
-    monkeypatch.setattr("siamese_text.distill.load_teacher", lambda path: teacher)
+    monkeypatch.setattr("siamese_text.training.distill.load_teacher", lambda path: teacher)
     texts = tmp_path / "texts.txt"
     texts.write_text("How do I learn Rust?\nWill it snow today?\n", encoding="utf-8")
     cache = tmp_path / "teacher.npy"
@@ -133,7 +133,7 @@ def test_train_reads_the_corpora_formats(tmp_path):
 
 
 def test_distill_from_word_vectors_with_an_extended_vocabulary(tmp_path, toy_tsv, monkeypatch):
-    monkeypatch.setattr("siamese_text.distill.load_teacher", lambda path: BagTeacher())
+    monkeypatch.setattr("siamese_text.training.distill.load_teacher", lambda path: BagTeacher())
     vectors = tmp_path / "words.txt"
     vectors.write_text("3 4\nhow 1 2 3 4\nlearn 4 3 2 1\nzeppelin 0.5 0.5 0.5 0.5\n", encoding="utf-8")
     args = ["distill", toy_tsv, "--out", tmp_path / "s", "--teacher", tmp_path, "--distill-epochs", "1",

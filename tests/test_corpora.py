@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from siamese_text.corpora import FORMATS, load_corpus, load_triplets, read_corpus
+from siamese_text.corpora.formats import FORMATS, load_corpus, load_triplets, read_corpus
 from siamese_text.errors import SiameseTextError
-from siamese_text.mining import duplicate_groups, implied_pairs, mine_triplets
-from siamese_text.pairs import Pair, read_pairs, text_components
+from siamese_text.corpora.mining import duplicate_groups, implied_pairs, mine_triplets
+from siamese_text.corpora.pairs import Pair, read_pairs, text_components
 from conftest import shared_file
 
 TOY = Path(__file__).resolve().parents[1] / "corpora" / "toy"
@@ -190,7 +190,7 @@ def test_hub_loader_reads_a_local_folder_laid_out_like_a_hub_repository(tmp_path
 
     from typer.testing import CliRunner
 
-    from siamese_text.cli import app
+    from siamese_text.cli.app import app
 
     import datasets
 
@@ -211,7 +211,7 @@ def test_options_that_do_not_apply_are_refused(tmp_path):
 
 
 def test_every_format_is_listed_for_the_cli():
-    from siamese_text.cli import CorpusFormat
+    from siamese_text.cli.app import CorpusFormat
 
     assert {f.value for f in CorpusFormat} == set(FORMATS)
     assert {"quora", "kaggle", "qqp-bimpm", "sick-relatedness", "sick-entailment", "stsb", "mrpc", "paws",

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from siamese_text.cli import app
-from siamese_text.dedup import DedupConfig, dedup
-from siamese_text.search import find_duplicates
+from siamese_text.cli.app import app
+from siamese_text.dedup.stages import DedupConfig, dedup
+from siamese_text.dedup.search import find_duplicates
 from siamese_text.errors import SiameseTextError
-from siamese_text.index import IndexConfig
-from siamese_text import records
-from siamese_text.records import dedup_files
+from siamese_text.dedup.index import IndexConfig
+from siamese_text.dedup import files as records
+from siamese_text.dedup.files import dedup_files
 
 from conftest import make_tiny_model
 

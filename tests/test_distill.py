@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from siamese_text.distill import DistillConfig, Distiller, distill_loss, teacher_embeddings
+from siamese_text.training.distill import DistillConfig, Distiller, distill_loss, teacher_embeddings
 from siamese_text.errors import SiameseTextError
 
 from conftest import TOY_PAIRS
@@ -69,7 +69,7 @@ def test_student_learns_the_teacher():
 
 
 def test_teacher_neighbours_pairs_each_text_with_its_nearest():
-    from siamese_text.distill import teacher_neighbours
+    from siamese_text.training.distill import teacher_neighbours
 
     v = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [-1, 0]], dtype=np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)

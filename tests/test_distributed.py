@@ -15,8 +15,8 @@ WORKER = textwrap.dedent("""
     from safetensors.torch import save_file
     sys.path.insert(0, {tests!r})
     from conftest import TOY_PAIRS
-    from siamese_text.distributed import Distributed
-    from siamese_text.train import Trainer, TrainConfig
+    from siamese_text.training.distributed import Distributed
+    from siamese_text.training.trainer import Trainer, TrainConfig
 
     torch.set_num_threads(1)
     out = sys.argv[1]
@@ -53,7 +53,7 @@ def test_two_processes_end_with_identical_weights(tmp_path, freeze):
         assert torch.equal(w0[k], w1[k]), k
     # training happened: weights moved away from the seeded initialisation, and rank 0 checkpointed
     torch.manual_seed(5)
-    from siamese_text.encoder import Encoder, EncoderConfig
+    from siamese_text.model.torch_encoder import Encoder, EncoderConfig
 
     fresh = Encoder(EncoderConfig(vocab_size=w0["embedding.weight"].shape[0], embedding_dim=8, hidden_size=8,
                                   subword_buckets=64)).state_dict()

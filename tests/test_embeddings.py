@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from siamese_text.embeddings import initialise_embedding, read_word_vectors, vector_dim
+from siamese_text.training.word_vectors import initialise_embedding, read_word_vectors, vector_dim
 from siamese_text.errors import SiameseTextError
-from siamese_text.train import Trainer, TrainConfig
-from siamese_text.vocab import Vocab
+from siamese_text.training.trainer import Trainer, TrainConfig
+from siamese_text.text.vocab import Vocab
 
 from conftest import TOY_PAIRS
 

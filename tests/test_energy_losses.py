@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from siamese_text.energy import Energy, energy_fn, pairwise_energy, similarity_from_energy
-from siamese_text.losses import contrastive_loss, online_contrastive_loss, triplet_loss
+from siamese_text.model.energy import Energy, energy_fn, pairwise_energy, similarity_from_energy
+from siamese_text.training.losses import contrastive_loss, online_contrastive_loss, triplet_loss
 
 ENERGIES = [e.value for e in Energy]
 

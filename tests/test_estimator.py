@@ -14,8 +14,8 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from siamese_text.estimator import SiameseClassifier
-from siamese_text.pairs import read_pairs
+from siamese_text.integrations.sklearn_estimator import SiameseClassifier
+from siamese_text.corpora.pairs import read_pairs
 
 from conftest import shared_file
 
@@ -189,7 +189,7 @@ def test_hold_out_is_leak_free_when_possible_and_sized_otherwise(world):
     assert not {t for p in train for t in (p.a, p.b)} & {t for p in valid for t in (p.a, p.b)}
     # the toy world is one web of shared texts: a leak-free split would leave no hold-out at all
     X, y = world
-    from siamese_text.pairs import Pair, split_pairs
+    from siamese_text.corpora.pairs import Pair, split_pairs
 
     pairs = [Pair(a, b, int(label)) for (a, b), label in zip(X, y)]
     assert len(split_pairs(pairs, [0.75, 0.25], seed=0)[1]) < 10  # what a leak-free split gives

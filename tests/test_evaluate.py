@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_tiny_model
-from siamese_text.cli import app
+from siamese_text.cli.app import app
 from siamese_text.errors import SiameseTextError
-from siamese_text.evaluate import (Scored, binary_metrics, brier_score, decision_metrics,
+from siamese_text.evaluation.metrics import (Scored, binary_metrics, brier_score, decision_metrics,
                                    expected_calibration_error, graded_metrics, json_ready, log_loss,
                                    reliability)
 
@@ -136,7 +136,7 @@ def test_evaluate_report_writes_png_plots(model_dir, toy, tmp_path):
 
 
 def test_report_without_matplotlib_is_a_clear_error(monkeypatch):
-    from siamese_text.report import write_report
+    from siamese_text.evaluation.plots import write_report
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     scored = Scored(np.array([0, 1]), np.array([0.2, 0.8]), np.array([0.5, 0.1]), 0.5)
@@ -174,7 +174,7 @@ def test_accuracy_benchmark_fits_the_threshold_on_the_fit_split_only(monkeypatch
     import importlib.util
     from pathlib import Path
 
-    from siamese_text.pairs import Pair
+    from siamese_text.corpora.pairs import Pair
 
     spec = importlib.util.spec_from_file_location(
         "accuracy_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py")

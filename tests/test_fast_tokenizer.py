@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from siamese_text.fast_tokenizer import FastEnglishTokenizer
-from siamese_text.tokenizer import Tokenizer, normalize
+from siamese_text.text.english_rules import FastEnglishTokenizer
+from siamese_text.text.tokenizer import Tokenizer, normalize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -100,7 +100,7 @@ def test_tokenizer_backends_agree():
 
 
 def test_fast_backend_does_not_import_spacy_or_torch():
-    code = ("import sys; from siamese_text.tokenizer import Tokenizer; print(Tokenizer()(\"don't stop\")); "
+    code = ("import sys; from siamese_text.text.tokenizer import Tokenizer; print(Tokenizer()(\"don't stop\")); "
             "print(sorted(m for m in ('spacy', 'torch', 'thinc') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["['do', \"n't\", 'stop']", "[]"]

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from siamese_text.encoder import Encoder, EncoderConfig
+from siamese_text.model.torch_encoder import Encoder, EncoderConfig
 from siamese_text.errors import SiameseTextError
-from siamese_text.fast_model import FastModel, UnsupportedModel
-from siamese_text.fastpath import NumpyEncoder, expected_shapes, pairwise_rows_energy
-from siamese_text.features import Featurizer, collate, pad_batch
-from siamese_text.model import DEFAULT_MODEL_DIR, SiameseModel
-from siamese_text.tokenizer import Tokenizer
-from siamese_text.vocab import Vocab
+from siamese_text.model.fast import FastModel, UnsupportedModel
+from siamese_text.model.numpy_encoder import NumpyEncoder, expected_shapes, pairwise_rows_energy
+from siamese_text.text.features import Featurizer, collate, pad_batch
+from siamese_text.model.siamese import DEFAULT_MODEL_DIR, SiameseModel
+from siamese_text.text.tokenizer import Tokenizer
+from siamese_text.text.vocab import Vocab
 
 TOKENS = ["<pad>", "<unk>", "how", "do", "i", "learn", "python", "?", "what", "is", "the", "best", "way", "not"]
 TEXTS = ["How do I learn Python?", "What is the best way to learn python?", "", "not", "zebra unicorn ?",
@@ -59,7 +59,7 @@ def test_numpy_encoder_equals_torch(options):
 
 @pytest.mark.parametrize("energy", ["cosine", "euclidean", "manhattan"])
 def test_numpy_energies_equal_torch(energy):
-    from siamese_text.energy import energy_fn
+    from siamese_text.model.energy import energy_fn
 
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(7, 4)).astype(np.float32), rng.normal(size=(7, 4)).astype(np.float32)
@@ -120,7 +120,7 @@ def test_fast_model_refuses_bad_folders(tmp_path):
 
 def test_fast_model_does_not_import_torch_or_spacy(tmp_path):
     SiameseModel(_tiny_encoder(3, subword_buckets=32), Vocab(TOKENS)).save(tmp_path / "m")
-    code = (f"import sys; from siamese_text.fast_model import FastModel; "
+    code = (f"import sys; from siamese_text.model.fast import FastModel; "
             f"p = FastModel.load({str(tmp_path / 'm')!r}).similarity('how do i learn python', 'learn python'); "
             f"assert 0 <= p <= 1; print(sorted(m for m in ('torch', 'spacy', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -130,10 +130,10 @@ def test_fast_model_does_not_import_torch_or_spacy(tmp_path):
 @pytest.mark.skipif(not DEFAULT_MODEL_DIR.is_dir(), reason="no bundled model")
 def test_cli_score_stays_light():
     """`siamese-text score A B` must not import torch, spaCy, scikit-learn or the spaCy component."""
-    code = ("import sys\nfrom siamese_text.cli import app\n"
+    code = ("import sys\nfrom siamese_text.cli.app import app\n"
             "sys.argv = ['siamese-text', 'score', 'How do I learn Python?', 'How can I learn Python?']\n"
             "try:\n    app(prog_name='siamese-text')\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-            "heavy = ('torch', 'spacy', 'thinc', 'sklearn', 'siamese_text.spacy_component', 'siamese_text.model')\n"
+            "heavy = ('torch', 'spacy', 'thinc', 'sklearn', 'siamese_text.integrations.spacy_pipe', 'siamese_text.model.siamese')\n"
             "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.startswith("probability ")
@@ -153,7 +153,7 @@ def test_int8_quantized_copy_is_close_and_not_saveable(tmp_path):
 
 
 def test_load_for_inference_falls_back_to_torch(tmp_path, monkeypatch):
-    from siamese_text import fast_model
+    from siamese_text.model import fast as fast_model
 
     SiameseModel(_tiny_encoder(5, output_dim=3), Vocab(TOKENS)).save(tmp_path / "m")
     assert isinstance(fast_model.load_for_inference(tmp_path / "m"), FastModel)
@@ -163,7 +163,7 @@ def test_load_for_inference_falls_back_to_torch(tmp_path, monkeypatch):
 
 
 def test_pad_batch_layout():
-    from siamese_text.features import Features
+    from siamese_text.text.features import Features
 
     batch = [Features((5, 6), ((1, 2), (3,))), Features((), ()), Features((7,), ((),))]
     out = pad_batch(batch, use_subwords=True)

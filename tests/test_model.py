@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from siamese_text.errors import SiameseTextError
-from siamese_text.model import SiameseModel
+from siamese_text.model.siamese import SiameseModel
 
 from conftest import make_tiny_model
 

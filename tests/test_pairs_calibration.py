@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from siamese_text.calibration import Calibration, best_threshold, fit_calibration
+from siamese_text.model.calibration import Calibration, best_threshold, fit_calibration
 from siamese_text.errors import SiameseTextError
-from siamese_text.pairs import Pair, group_ids, read_pairs, split_pairs
-from siamese_text.tokenizer import normalize
+from siamese_text.corpora.pairs import Pair, group_ids, read_pairs, split_pairs
+from siamese_text.text.tokenizer import normalize
 
 from conftest import shared_file
 

@@ -13,7 +13,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # the SemHash example must never download an
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from siamese_text.pairs import read_pairs  # noqa: E402
+from siamese_text.corpora.pairs import read_pairs  # noqa: E402
 
 from conftest import SHARED_DATA  # noqa: E402
 from test_estimator import toy_world  # noqa: E402

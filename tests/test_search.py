@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from siamese_text.cli import app
-from siamese_text.energy import Energy
+from siamese_text.cli.app import app
+from siamese_text.model.energy import Energy
 from siamese_text.errors import SiameseTextError
-from siamese_text.index import IndexConfig, Scoring, VectorIndex
-from siamese_text.search import TextIndex
+from siamese_text.dedup.index import IndexConfig, Scoring, VectorIndex
+from siamese_text.dedup.search import TextIndex
 
 from conftest import make_tiny_model
 from test_dedup import CHAIN, FakeEncoder, one_line_error, unit

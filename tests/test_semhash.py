@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 semhash = pytest.importorskip("semhash")
 from semhash import SemHash  # noqa: E402
 
-from siamese_text.protocols import TextEncoder, cosine_cutoff  # noqa: E402
+from siamese_text.integrations.encoder_protocol import TextEncoder, cosine_cutoff  # noqa: E402
 
 LINES = [
     "How do I learn Python?",

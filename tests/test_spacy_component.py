@@ -11,7 +11,7 @@ import spacy
 from spacy.training import Example
 
 from siamese_text.errors import SiameseTextError
-from siamese_text.spacy_component import VECTOR_KEY
+from siamese_text.integrations.spacy_pipe import VECTOR_KEY
 
 from conftest import make_tiny_model
 
@@ -37,7 +37,7 @@ def test_entry_point_registers_the_factory_without_loading_the_model():
     # A fresh interpreter that never imports siamese_text itself: spaCy finds us by entry point.
     code = ("import sys, spacy; nlp = spacy.blank('en'); "
             "print(nlp.has_factory('siamese_similarity'), "
-            "'siamese_text.spacy_component' in sys.modules, 'siamese_text.model' in sys.modules)")
+            "'siamese_text.integrations.spacy_pipe' in sys.modules, 'siamese_text.model.siamese' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True", "False"], out.stdout + out.stderr
 
@@ -174,7 +174,7 @@ def test_full_pipeline_with_trained_components_and_ours(tmp_path, bundled_model)
 
 
 def test_component_accepts_a_loaded_model_directly(tiny_model):
-    from siamese_text.spacy_component import SiameseSimilarity
+    from siamese_text.integrations.spacy_pipe import SiameseSimilarity
 
     component = SiameseSimilarity(model=tiny_model)
     nlp = spacy.blank("en")
@@ -188,7 +188,7 @@ def test_spacy_protocol_probes_do_not_load_the_model(tmp_path):
     an order that changes with the hash seed) when it assembles a pipeline: that must not load."""
     from spacy import ty
 
-    from siamese_text.spacy_component import SiameseSimilarity
+    from siamese_text.integrations.spacy_pipe import SiameseSimilarity
 
     component = SiameseSimilarity(model=str(tmp_path / "no_such_model"))
     for protocol in (ty.ListenedToComponent, ty.TrainableComponent, ty.InitializableComponent):

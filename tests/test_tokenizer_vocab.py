@@ -1,5 +1,5 @@
-from siamese_text.tokenizer import Tokenizer, TokenizerConfig, normalize
-from siamese_text.vocab import PAD, UNK, Vocab, subword_ids
+from siamese_text.text.tokenizer import Tokenizer, TokenizerConfig, normalize
+from siamese_text.text.vocab import PAD, UNK, Vocab, subword_ids
 
 
 def test_tokens_lowercased_and_stop_words_kept():

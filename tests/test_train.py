@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from siamese_text.pairs import Pair
-from siamese_text.train import Trainer, TrainConfig, length_batches, mine_triplets
+from siamese_text.corpora.pairs import Pair
+from siamese_text.training.trainer import Trainer, TrainConfig, length_batches, mine_triplets
 
 from conftest import TOY_PAIRS
 
@@ -69,7 +69,7 @@ def test_config_rejects_nonsense():
 
 
 def test_word_dropout_turns_known_words_into_unk_and_keeps_subwords():
-    from siamese_text.features import collate, drop_words
+    from siamese_text.text.features import collate, drop_words
 
     _, model = _fit(epochs=1)
     batch = collate(model.featurizer(["how do i learn python", "is it going to rain today", ""]), True)

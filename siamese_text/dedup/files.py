@@ -1,0 +1,286 @@
+"""Deduplicating text files: records read by streaming, outputs written atomically.
+
+A record is one line (`unit="line"`, the line ending and a first-line BOM not part of its text)
+or one whole file (`unit="file"`). Inputs are read twice, never held in memory: once to hash and
+collect the distinct texts, once to copy the kept records byte for byte. Standard input ("-")
+is first spooled to a temporary file. Every output goes to a temporary file next to its
+destination and is renamed into place only when all of them are complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from siamese_text.dedup.stages import DedupConfig, DedupResult, ExactGroups, embed, partition, resolve, search_and_resolve, threads
+from siamese_text.errors import SiameseTextError
+from siamese_text.dedup.index import Scoring
+
+STDIN_NAME = "stdin.txt"  # output name of records read from "-"
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # as the user gave it (shown in errors and the report)
+    path: Path  # where the bytes are (a spool file for stdin)
+    out_name: str
+
+
+@dataclass(frozen=True)
+class DedupSummary:
+    """What a file dedup run did."""
+
+    records: int
+    blank: int
+    exact_removed: int
+    near_removed: int
+    files_written: int
+    seconds: float
+    threshold: float
+    stages: dict  # seconds spent reading, embedding, indexing, searching, writing
+
+    @property
+    def kept(self) -> int:
+        return self.records - self.exact_removed - self.near_removed
+
+
+def iter_records(source: Source, unit: str, errors: str) -> Iterator[tuple[bytes, str]]:
+    """(raw bytes as in the file, decoded text) of each record of one source, in order."""
+    with open(source.path, "rb") as fh:
+        chunks = [fh.read()] if unit == "file" else fh
+        for number, raw in enumerate(chunks, start=1):
+            if unit == "file" and not raw:
+                return  # an empty file holds no record
+            try:
+                text = raw.decode("utf-8", errors=errors)
+            except UnicodeDecodeError as exc:
+                where = source.name if unit == "file" else f"{source.name}:{number}"
+                raise SiameseTextError(f"{where}: not valid UTF-8 (byte {exc.start + 1}"
+                                       f"{'' if unit == 'file' else ' of the line'}); "
+                                       f"pass --errors replace to read it anyway") from None
+            if number == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            yield raw, (text if unit == "file" else text.rstrip("\n").removesuffix("\r"))
+
+
+def open_sources(paths: Sequence[str | Path], spool_dir: Path) -> list[Source]:
+    """Check every input exists; spool standard input ("-") to a file under spool_dir."""
+    if sum(1 for p in paths if str(p) == "-") > 1:
+        raise SiameseTextError("standard input ('-') can be read only once")
+    sources = []
+    for p in paths:
+        if str(p) == "-":
+            spool = spool_dir / "stdin"
+            with open(spool, "wb") as fh:
+                shutil.copyfileobj(sys.stdin.buffer, fh)
+            sources.append(Source("<stdin>", spool, STDIN_NAME))
+            continue
+        path = Path(p)
+        if not path.exists():
+            raise SiameseTextError(f"{path}: no such file")
+        if not path.is_file():
+            raise SiameseTextError(f"{path}: not a file")
+        sources.append(Source(str(path), path, path.name))
+    return sources
+
+
+def plan_outputs(sources: Sequence[Source], out_dir: Path | None, report: Path | None,
+                 overwrite: bool) -> list[Path]:
+    """Output paths, refusing any that would land on an input, collide, or replace a file."""
+    inputs = {s.path.resolve() for s in sources}
+    outputs = [out_dir / s.out_name for s in sources] if out_dir is not None else []
+    if len({o.name for o in outputs}) < len(outputs):
+        raise SiameseTextError("two inputs have the same file name; their outputs would collide in --out")
+    for out in outputs + ([report] if report is not None else []):
+        if out.resolve() in inputs or (out.exists() and any(_same(out, s.path) for s in sources)):
+            raise SiameseTextError(f"{out}: refusing to write over an input")
+        if out.exists() and not overwrite:
+            raise SiameseTextError(f"{out}: already exists (pass --overwrite to replace it)")
+    return outputs
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def dedup_files(paths: Sequence[str | Path], out_dir: Path | None = None, report: Path | None = None,
+                model=None, threshold: float | None = None, unit: str = "line", errors: str = "strict",
+                overwrite: bool = False, progress: bool = False,
+                config: DedupConfig | None = None) -> DedupSummary:
+    """Deduplicate text files: one output per input under out_dir (kept records, byte-identical,
+    in order), and a JSONL report of removed records. out_dir=None writes only the report.
+
+    Raises:
+        SiameseTextError: a missing input, invalid UTF-8 (under errors="strict"), an output that
+            would replace an input, or an existing output without overwrite.
+    """
+    if unit not in ("line", "file") or errors not in ("strict", "replace"):
+        raise ValueError("unit is 'line' or 'file'; errors is 'strict' or 'replace'")
+    started = time.perf_counter()
+    encoder = model if model is not None else _default_model()
+    scoring = Scoring.for_encoder(encoder, threshold)
+    tokenizer_config = getattr(getattr(encoder, "tokenizer", None), "config", None)
+    max_chars = getattr(tokenizer_config, "max_chars", 20_000)  # only this much of a text is embedded
+    with tempfile.TemporaryDirectory(prefix="siamese-dedup-") as spool:
+        sources = open_sources(paths, Path(spool))
+        if out_dir is not None:
+            if out_dir.exists() and not out_dir.is_dir():
+                raise SiameseTextError(f"{out_dir}: not a folder")
+        outputs = plan_outputs(sources, out_dir, report, overwrite)
+        groups, counts, unique = ExactGroups(), [], []
+        total = sum(s.path.stat().st_size for s in sources)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=total, desc="reading", unit="B", unit_scale=True, leave=False,
+                  disable=not progress) as bar:
+            for source in sources:
+                count = done = 0
+                for raw, text in iter_records(source, unit, errors):
+                    if groups.add(text):
+                        unique.append(text[:max_chars])
+                    count += 1
+                    done += len(raw)
+                    if count % 16384 == 0:
+                        bar.update(done)
+                        done = 0
+                counts.append(count)
+                bar.update(done)
+        clock = _Clock(started)
+        clock("read")
+        with threads((config or DedupConfig()).threads):
+            vectors = embed(unique, encoder, scoring, config, progress)
+            del unique
+            clock("embed")
+            index = partition(vectors, scoring, config)
+            clock("index")
+            dup_of, best = search_and_resolve(index, vectors, scoring, config, progress)
+            del index, vectors
+            clock("search")
+        blank = int(np.count_nonzero(np.frombuffer(groups.unique_of, dtype=np.int64) < 0)) \
+            if len(groups.unique_of) else 0
+        result = resolve(groups, dup_of, best, scoring.threshold)
+        del groups
+        written = write_outputs(sources, counts, result, outputs, report, unit, errors)
+        clock("write")
+    return DedupSummary(len(result.duplicate_of), blank, result.n_exact, result.n_near, written,
+                        time.perf_counter() - started, scoring.threshold, clock.stages)
+
+
+class _Clock:
+    """Seconds since the previous call, per stage name."""
+
+    def __init__(self, start: float) -> None:
+        self.last, self.stages = start, {}
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = self.stages.get(stage, 0.0) + now - self.last
+        self.last = now
+
+
+def write_outputs(sources: Sequence[Source], counts: Sequence[int], result: DedupResult,
+                  outputs: Sequence[Path], report: Path | None, unit: str, errors: str) -> int:
+    """Second pass: kept records into temporary outputs and removed ones into the report;
+    then every temporary file is renamed into place. On any failure none is left behind.
+
+    Returns:
+        The number of output files written (with unit="file", removed files get none).
+    """
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)  # first record of each source
+    dup_of = result.duplicate_of
+    twins = set(np.unique(dup_of[dup_of >= 0]).tolist())  # kept records some removed one points at
+    twin_text: dict[int, str] = {}
+    temps: list[tuple[Path, Path]] = []
+    rep = _temp_for(report) if report is not None else None
+    try:
+        rep_fh = open(rep, "w", encoding="utf-8", newline="\n") if rep is not None else None
+        try:
+            for f, source in enumerate(sources):
+                out_fh = None
+                if outputs and (unit == "line" or counts[f] == 0 or dup_of[starts[f]] < 0):
+                    temps.append((_temp_for(outputs[f]), outputs[f]))
+                    out_fh = open(temps[-1][0], "wb")
+                try:
+                    for offset, (raw, text) in enumerate(iter_records(source, unit, errors)):
+                        g = int(starts[f]) + offset
+                        if dup_of[g] < 0:
+                            if out_fh is not None:
+                                _write_kept(out_fh, raw)
+                            if g in twins:
+                                twin_text[g] = text
+                        elif rep_fh is not None:
+                            rep_fh.write(_report_line(g, text, result, twin_text, sources, starts, unit))
+                finally:
+                    if out_fh is not None:
+                        out_fh.close()
+        finally:
+            if rep_fh is not None:
+                rep_fh.close()
+        if rep is not None:
+            temps.append((rep, report))
+        _commit(temps)
+        return len(temps) - (rep is not None)
+    finally:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+        if rep is not None:
+            rep.unlink(missing_ok=True)
+
+
+def _write_kept(fh, raw: bytes) -> None:
+    fh.write(raw)
+
+
+def _commit(temps: Sequence[tuple[Path, Path]]) -> None:
+    """Rename every finished temporary file into place; undo the renames if one fails."""
+    done: list[Path] = []
+    try:
+        for tmp, final in temps:
+            existed = final.exists()
+            os.replace(tmp, final)
+            if not existed:
+                done.append(final)
+    except BaseException:
+        for final in done:
+            final.unlink(missing_ok=True)
+        raise
+
+
+def _temp_for(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _where(g: int, sources: Sequence[Source], starts: np.ndarray, unit: str) -> tuple[str, int | None]:
+    f = int(np.searchsorted(starts, g, side="right")) - 1
+    return sources[f].name, (g - int(starts[f]) + 1 if unit == "line" else None)
+
+
+def _report_line(g: int, text: str, result: DedupResult, twin_text: dict[int, str],
+                 sources: Sequence[Source], starts: np.ndarray, unit: str) -> str:
+    twin = int(result.duplicate_of[g])
+    file, line = _where(g, sources, starts, unit)
+    twin_file, twin_line = _where(twin, sources, starts, unit)
+    return json.dumps({
+        "file": file, "line": line, "text": text,
+        "duplicate_of": {"file": twin_file, "line": twin_line, "text": twin_text[twin]},
+        "score": round(float(result.scores[g]), 6), "exact": bool(result.exact[g]),
+    }, ensure_ascii=False) + "\n"
+
+
+def _default_model():
+    from siamese_text.model.siamese import SiameseModel
+
+    return SiameseModel.load()
