@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from siamese_text.model.torch_encoder import Encoder, EncoderConfig
+from siamese_text.model.folder import EncoderConfig
+from siamese_text.model.torch_encoder import Encoder
 from siamese_text.model.siamese import SiameseModel
 from siamese_text.corpora.pairs import Pair
 from siamese_text.text.vocab import Vocab
@@ -46,7 +47,7 @@ def make_tiny_model(subword_buckets: int = 64, pooling: str = "mean", energy: st
     vocab = Vocab(["<pad>", "<unk>", "how", "do", "i", "learn", "python", "?", "bake", "bread", "not", "cats"])
     config = EncoderConfig(vocab_size=len(vocab), embedding_dim=8, hidden_size=4, pooling=pooling,
                            subword_buckets=subword_buckets, dropout=0.0)
-    return SiameseModel(Encoder(config), vocab, energy)
+    return SiameseModel(Encoder(config), vocab, energy).with_backend("numpy")  # as `SiameseModel.load` gives
 
 
 @pytest.fixture(scope="session")

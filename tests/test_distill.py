@@ -87,10 +87,10 @@ def test_student_starts_from_word_vectors_and_extends_its_vocabulary(tmp_path):
                         freeze_embeddings=True, word_dropout=0.1)
     distiller = Distiller(cfg, dict(embedding_dim=3, hidden_size=8, subword_buckets=64, dropout=0.0), progress=False)
     model = distiller.fit(TEXTS, targets)
-    assert model.encoder.config.embedding_dim == 8  # the width of the file wins
+    assert model.encoder_config.embedding_dim == 8  # the width of the file wins
     assert "zeppelin" in model.vocab and "quokka" in model.vocab  # words no text holds, from the file
     assert model.vocab.itos[-2:] == ["zeppelin", "quokka"]  # after the texts' own words
-    weight = model.encoder.embedding.weight.detach().numpy()
+    weight = model.weights["embedding.weight"]
     for word, vector in table.items():  # frozen: still exactly the file's vectors after distilling
         np.testing.assert_allclose(weight[model.vocab.stoi[word]], vector, atol=1e-6)
     assert distiller.pretrained_found_ == 4

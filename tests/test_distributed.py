@@ -25,7 +25,7 @@ WORKER = textwrap.dedent("""
     trainer = Trainer(cfg, dict(embedding_dim=8, hidden_size=8, subword_buckets=64), progress=False,
                       checkpoint_dir=out + "/ckpt")
     model = trainer.fit(TOY_PAIRS, TOY_PAIRS)
-    save_file({{k: v.contiguous() for k, v in model.encoder.state_dict().items()}}, f"{{out}}/rank{{dist.rank}}.safetensors")
+    save_file({{k: torch.from_numpy(v).contiguous() for k, v in model.weights.items()}}, f"{{out}}/rank{{dist.rank}}.safetensors")
     with open(f"{{out}}/rank{{dist.rank}}.json", "w") as fh:
         json.dump({{"world": dist.world_size, "history": trainer.history_}}, fh)
 """)

@@ -45,7 +45,7 @@ def test_trainer_takes_width_and_rows_from_the_file(tmp_path):
     cfg = TrainConfig(epochs=1, batch_size=4, embeddings=str(path))
     trainer = Trainer(cfg, dict(embedding_dim=8, hidden_size=4, subword_buckets=0), progress=False)
     model = trainer.fit(TOY_PAIRS, TOY_PAIRS)
-    assert model.encoder.config.embedding_dim == 6
+    assert model.encoder_config.embedding_dim == 6
     assert trainer.pretrained_found_ == 2
     assert model.meta["train"]["embeddings"] == str(path)
 

@@ -32,8 +32,9 @@ def test_loss_goes_down(loss, energy):
 def test_training_is_deterministic():
     _, a = _fit(seed=1, epochs=3)
     _, b = _fit(seed=1, epochs=3)
-    for (k, v), w in zip(a.encoder.state_dict().items(), b.encoder.state_dict().values()):
-        assert torch.equal(v, w), k
+    assert a.weights.keys() == b.weights.keys()
+    for k, v in a.weights.items():
+        np.testing.assert_array_equal(v, b.weights[k], err_msg=k)
 
 
 def test_trained_model_separates_toy_pairs():
@@ -93,9 +94,9 @@ def test_freeze_embeddings_keeps_the_word_table_and_trains_the_rest():
     cfg = TrainConfig(epochs=3, batch_size=4, lr=0.02, patience=100, seed=0, freeze_embeddings=True,
                       word_dropout=0.2)
     _, base = _fit(epochs=1)
-    start = {k: v.clone() for k, v in base.encoder.state_dict().items()}
+    start = {k: torch.from_numpy(v.copy()) for k, v in base.weights.items()}
     model = Trainer(cfg, SMALL, progress=False).fit(TOY_PAIRS, TOY_PAIRS, trained_on="toy", init=base)
-    after = model.encoder.state_dict()
+    after = {k: torch.from_numpy(v) for k, v in model.weights.items()}
     assert torch.equal(after["embedding.weight"], start["embedding.weight"])
     changed = [k for k in after if k != "embedding.weight" and not torch.equal(after[k], start[k])]
     assert "subword.weight" in changed and any(k.startswith("lstm.") for k in changed)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from siamese_text.extras import require
+
 METHODS = ("platt", "isotonic")
 
 
@@ -61,13 +63,11 @@ def fit_calibration(energy, labels, method: str = "platt", fitted_on: str = "") 
     if len(np.unique(y)) < 2:
         raise ValueError("calibration needs both genuine (1) and impostor (0) pairs")
     if method == "platt":
-        from sklearn.linear_model import LogisticRegression
-
+        LogisticRegression = require("sklearn.linear_model", "train", "fitting a calibration").LogisticRegression
         lr = LogisticRegression(C=1e4).fit(e.reshape(-1, 1), y)
         return Calibration("platt", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]), fitted_on=fitted_on)
     if method == "isotonic":
-        from sklearn.isotonic import IsotonicRegression
-
+        IsotonicRegression = require("sklearn.isotonic", "train", "fitting a calibration").IsotonicRegression
         iso = IsotonicRegression(increasing=False, out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(e, y)
         return Calibration("isotonic", x=[float(v) for v in iso.X_thresholds_],
                            y=[float(v) for v in iso.y_thresholds_], fitted_on=fitted_on)

@@ -1,19 +1,24 @@
 """Energies: distances between two batches of embeddings. Lower energy = more alike.
 
+Each energy is one function of two (B, D) arrays that works on NumPy arrays (inference) and on
+torch tensors (training, with gradients), so adding an energy is one function here, one member
+of `Energy`, and its test in tests/test_energy_losses.py. torch is never imported by this module:
+a tensor argument brings it.
+
 `similarity_from_energy` is the one place where an energy becomes a similarity (higher = more
-alike); a fitted calibration (see calibration.py) refines that into a probability.
+alike); a fitted calibration (calibration.py) refines that into a probability.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from enum import Enum
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 _EPS = 1e-12  # keeps sqrt's gradient finite at zero distance
+_NORM_EPS = 1e-8  # smallest norm a vector is divided by (a zero vector has cosine energy 1)
 
 
 class Energy(str, Enum):
@@ -24,20 +29,33 @@ class Energy(str, Enum):
     cosine = "cosine"
 
 
-def euclidean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _is_tensor(x) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def euclidean(a, b):
     """||a - b||_2 per row. (B, D), (B, D) -> (B,). Gradient is 0, not NaN, where a == b."""
-    sq = (a - b).pow(2).sum(-1)
-    return torch.sqrt(sq.clamp_min(_EPS))
+    sq = ((a - b) ** 2).sum(-1)
+    if _is_tensor(sq):
+        return sq.clamp_min(_EPS).sqrt()
+    return np.sqrt(np.maximum(sq, _EPS))
 
 
-def manhattan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def manhattan(a, b):
     """||a - b||_1 per row. (B, D), (B, D) -> (B,)."""
-    return (a - b).abs().sum(-1)
+    return abs(a - b).sum(-1)
 
 
-def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def cosine(a, b):
     """1 - cos(a, b) per row, in [0, 2]. (B, D), (B, D) -> (B,)."""
-    return 1.0 - F.cosine_similarity(a, b, dim=-1, eps=1e-8)
+    if _is_tensor(a):
+        import torch.nn.functional as F
+
+        return 1.0 - F.cosine_similarity(a, b, dim=-1, eps=_NORM_EPS)
+    na = np.maximum(np.linalg.norm(a, axis=-1), _NORM_EPS)
+    nb = np.maximum(np.linalg.norm(b, axis=-1), _NORM_EPS)
+    return 1.0 - ((a / na[:, None]) * (b / nb[:, None])).sum(-1)
 
 
 _FUNCTIONS = {Energy.euclidean: euclidean, Energy.manhattan: manhattan, Energy.cosine: cosine}
@@ -48,14 +66,28 @@ def energy_fn(kind: Energy | str):
     return _FUNCTIONS[Energy(kind)]
 
 
-def pairwise_energy(a: torch.Tensor, b: torch.Tensor, kind: Energy | str) -> torch.Tensor:
-    """Energy between every row of a and every row of b. (N, D), (M, D) -> (N, M)."""
-    kind = Energy(kind)
-    if kind is Energy.euclidean:
-        return torch.cdist(a, b, p=2)
-    if kind is Energy.manhattan:
-        return torch.cdist(a, b, p=1)
-    return 1.0 - F.normalize(a, dim=-1, eps=1e-8) @ F.normalize(b, dim=-1, eps=1e-8).T
+def rowwise_energy(a: np.ndarray, b: np.ndarray, kind: Energy | str) -> np.ndarray:
+    """Energy of each row pair, in float32. (N, D), (N, D) -> (N,)"""
+    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    return np.asarray(energy_fn(kind)(a, b), dtype=np.float32)
+
+
+def pairwise_energy(a: np.ndarray, b: np.ndarray, kind: Energy | str) -> np.ndarray:
+    """Energy between every row of a and every row of b. (N, D), (M, D) -> (N, M)
+
+    cosine is one matrix product of unit vectors; the others apply the row-wise function to one
+    query row at a time (memory O(M * D)). Agrees with `energy_fn` to float32 rounding.
+    """
+    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    fn = energy_fn(kind)
+    out = np.empty((len(a), len(b)), dtype=np.float32)
+    if Energy(kind) is Energy.cosine:  # one matrix product on unit vectors
+        ua = a / np.maximum(np.linalg.norm(a, axis=1), _NORM_EPS)[:, None]
+        ub = b / np.maximum(np.linalg.norm(b, axis=1), _NORM_EPS)[:, None]
+        return (1.0 - ua @ ub.T).astype(np.float32)
+    for i in range(len(a)):  # (M, D) per query row
+        out[i] = fn(np.broadcast_to(a[i], b.shape), b)
+    return out
 
 
 def similarity_from_energy(energy, kind: Energy | str):
@@ -67,8 +99,8 @@ def similarity_from_energy(energy, kind: Energy | str):
     kind = Energy(kind)
     if kind is Energy.cosine:
         return 1.0 - energy / 2.0
-    if isinstance(energy, torch.Tensor):
-        return torch.exp(-energy)
+    if _is_tensor(energy):
+        return energy.neg().exp()
     if isinstance(energy, (int, float)):
         return math.exp(-energy)
     return np.exp(-np.asarray(energy, dtype=np.float64))

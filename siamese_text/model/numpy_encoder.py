@@ -1,10 +1,10 @@
-"""The Encoder's forward pass in NumPy: same numbers as encoder.py, without importing torch.
+"""The Encoder's forward pass in NumPy: same numbers as torch_encoder.py, without importing torch.
 
 Weights come from model.safetensors through `safetensors.numpy` under the names of the torch
 state dict (embedding.weight, subword.weight, lstm.weight_ih_l0[_reverse], ..., projection.*).
 The LSTM follows torch.nn.LSTM (gates i, f, g, o; b_ih + b_hh) and runs like a packed sequence:
 rows are sorted by length so that at step t only the first n_t rows, those still running, are
-computed. tests/test_fastpath.py checks the output against the torch Encoder.
+computed. tests/test_numpy_encoder.py checks the output against the torch Encoder (torch_encoder.py).
 """
 
 from __future__ import annotations
@@ -13,42 +13,24 @@ from collections.abc import Mapping
 
 import numpy as np
 
-POOLINGS = ("mean", "max", "last")
-
-
-def expected_shapes(config) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every weight the Encoder of `config` (an EncoderConfig or alike) holds."""
-    c = config
-    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (c.vocab_size, c.embedding_dim)}
-    if c.subword_buckets:
-        shapes["subword.weight"] = (c.subword_buckets, c.embedding_dim)
-    for layer in range(c.num_layers):
-        n_in = c.embedding_dim if layer == 0 else 2 * c.hidden_size
-        for suffix in ("", "_reverse"):
-            shapes[f"lstm.weight_ih_l{layer}{suffix}"] = (4 * c.hidden_size, n_in)
-            shapes[f"lstm.weight_hh_l{layer}{suffix}"] = (4 * c.hidden_size, c.hidden_size)
-            shapes[f"lstm.bias_ih_l{layer}{suffix}"] = (4 * c.hidden_size,)
-            shapes[f"lstm.bias_hh_l{layer}{suffix}"] = (4 * c.hidden_size,)
-    if c.output_dim:
-        shapes["projection.weight"] = (c.output_dim, 2 * c.hidden_size)
-        shapes["projection.bias"] = (c.output_dim,)
-    return shapes
+from siamese_text.model.folder import POOLINGS, EncoderConfig
 
 
 class NumpyEncoder:
     """One tower of the Siamese network, evaluated with NumPy (inference only, no dropout).
 
     Args:
-        config: the EncoderConfig (or an object with the same attributes).
+        config: the EncoderConfig.
         weights: the Encoder's state dict as arrays (any float dtype; kept as float32).
     """
 
-    def __init__(self, config, weights: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, config: EncoderConfig, weights: Mapping[str, np.ndarray]) -> None:
         if config.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {config.pooling!r}")
         self.config = config
         H = config.hidden_size
         w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.weights = w  # as given (torch's names and layout), for saving and for other backends
         self.embedding = w["embedding.weight"]  # (V, E)
         self.subword = w.get("subword.weight") if config.subword_buckets else None  # (S, E)
         self._bags: np.ndarray | None = None  # cache: mean n-gram vector of each known word id
@@ -184,18 +166,3 @@ class NumpyEncoder:
         result = np.empty_like(pooled)
         result[order] = pooled
         return result
-
-
-def pairwise_rows_energy(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
-    """Row-wise energy, as energy.py computes it in torch. (N, D), (N, D) -> (N,); lower = closer."""
-    a = np.asarray(a, dtype=np.float32)
-    b = np.asarray(b, dtype=np.float32)
-    if kind == "euclidean":
-        return np.sqrt(np.maximum(((a - b) ** 2).sum(-1), 1e-12))
-    if kind == "manhattan":
-        return np.abs(a - b).sum(-1)
-    if kind == "cosine":
-        na = np.maximum(np.linalg.norm(a, axis=-1), 1e-8)
-        nb = np.maximum(np.linalg.norm(b, axis=-1), 1e-8)
-        return 1.0 - ((a / na[:, None]) * (b / nb[:, None])).sum(-1)
-    raise ValueError(f"unknown energy {kind!r}")

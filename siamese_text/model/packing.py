@@ -1,8 +1,7 @@
 """A model folder as an in-memory dict of file contents: for pickling and spaCy's to_bytes.
 
 The dict holds exactly what `SiameseModel.save` writes (config.json, model.safetensors,
-vocab.txt), so unpacking goes through `SiameseModel.load` and its checks, and no pickled torch
-object is involved.
+vocab.txt), so unpacking goes through `SiameseModel.load` and its checks, and nothing is pickled.
 """
 
 from __future__ import annotations
@@ -11,10 +10,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from siamese_text.model.folder import MODEL_FILES
+
 if TYPE_CHECKING:  # pragma: no cover
     from siamese_text.model.siamese import SiameseModel
-
-MODEL_FILES = ("config.json", "model.safetensors", "vocab.txt")
 
 
 def pack_model(model: SiameseModel) -> dict[str, bytes]:

@@ -1,33 +1,37 @@
 """SiameseModel: tokenizer + vocabulary + shared encoder + energy + calibration, in one folder.
 
-A saved model is a self-describing folder: config.json (every setting, the calibration, the
-threshold, versions, provenance and validation metrics), model.safetensors (weights, no pickle)
-and vocab.txt (one token a line).
+One class for every use: it encodes with the NumPy forward pass (numpy_encoder.py) unless told
+otherwise, so scoring, embedding, dedup and search need neither torch nor spaCy. Where torch is
+installed, `load(backend="torch")` or `"int8"` runs the same weights through torch, and the
+training side wraps the module it is training in the same class. The folder format (file names,
+schema, checks, atomic writes) belongs to folder.py.
+
+    >>> model = SiameseModel.load()            # the bundled model, NumPy
+    >>> model.similarity("How do I learn Python?", "What is the best way to learn Python?")
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from siamese_text.model.calibration import Calibration
-from siamese_text.model.torch_encoder import Encoder, EncoderConfig
-from siamese_text.model.energy import Energy, energy_fn, pairwise_energy
 from siamese_text.errors import SiameseTextError
-from siamese_text.text.features import collate
-from siamese_text.model.scoring import PairScorer
-from siamese_text.text.tokenizer import TokenizerConfig
+from siamese_text.model import folder
+from siamese_text.model.calibration import Calibration
+from siamese_text.model.energy import Energy, pairwise_energy, rowwise_energy
+from siamese_text.model.folder import DEFAULT_MODEL_DIR, EncoderConfig, ModelSpec
+from siamese_text.model.numpy_encoder import NumpyEncoder
+from siamese_text.text.features import Featurizer, pad_batch
+from siamese_text.text.tokenizer import Tokenizer, TokenizerConfig
 from siamese_text.text.vocab import Vocab
 
-FORMAT_VERSION = 1
-CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
+BACKENDS = ("numpy", "torch", "int8")
 
 
 @dataclass(frozen=True)
@@ -40,47 +44,84 @@ class Match:
     paraphrase: bool  # probability >= the model's threshold
 
 
-class SiameseModel(PairScorer):
+class SiameseModel:
     """Decides whether two texts mean the same thing.
 
     Args:
-        encoder: the shared tower (its config holds the sizes).
+        encoder: the shared tower: a NumpyEncoder, a torch_backend.TorchBackend, or a torch
+            `Encoder` module (wrapped in a TorchBackend; what the training side passes).
         vocab: token <-> id mapping the encoder was trained with.
         energy: distance between the two embeddings (lower = more alike).
         calibration: energy -> probability; fitted on held-out pairs.
         threshold: probability at or above which a pair is called a paraphrase.
         tokenizer_config: how texts are split, exactly as in training.
         meta: provenance and metrics (what it was trained on, validation numbers).
+        threads: BLAS threads of the NumPy path while encoding. The LSTM makes one small matrix
+            product per time step, where a second thread costs more than it gains, so 1 is the
+            default; 0 leaves the BLAS library's default.
     """
 
-    def __init__(
-        self,
-        encoder: Encoder,
-        vocab: Vocab,
-        energy: Energy | str = Energy.cosine,
-        calibration: Calibration | None = None,
-        threshold: float = 0.5,
-        tokenizer_config: TokenizerConfig | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> None:
+    batch_size = 128  # texts per forward pass: a batch's (B, T, 4H) gate inputs stay in cache
+
+    def __init__(self, encoder: Any, vocab: Vocab, energy: Energy | str = Energy.cosine,
+                 calibration: Calibration | None = None, threshold: float = 0.5,
+                 tokenizer_config: TokenizerConfig | None = None, meta: dict[str, Any] | None = None,
+                 threads: int = 1) -> None:
+        if hasattr(encoder, "state_dict"):  # a torch module: the training side's live tower
+            from siamese_text.model.torch_backend import TorchBackend
+
+            encoder = TorchBackend(encoder, threads=threads)
         if encoder.config.vocab_size != len(vocab):
             raise ValueError(f"encoder expects {encoder.config.vocab_size} tokens, vocabulary has {len(vocab)}")
-        self.encoder = encoder.eval()
-        self._set_text_side(vocab, Energy(energy), calibration, threshold, tokenizer_config, encoder.config, meta)
+        self.encoder = encoder
+        self.vocab = vocab
+        self.energy = Energy(energy)
+        self.calibration = calibration or Calibration()
+        self.threshold = float(threshold)
+        self.tokenizer = Tokenizer(tokenizer_config)
+        self.featurizer = Featurizer(self.tokenizer, vocab, encoder.config)
+        self.meta = dict(meta or {})
+        self.threads = threads
 
-    # ----- inference -------------------------------------------------------------------------
+    # ----- what the model is -----------------------------------------------------------------
+
+    @property
+    def encoder_config(self) -> EncoderConfig:
+        """Sizes and switches of the tower."""
+        return self.encoder.config
 
     @property
     def dim(self) -> int:
         """Length of the vectors `encode` returns."""
         return self.encoder.config.dim
 
+    @property
+    def backend(self) -> str:
+        """"numpy", "torch" or "int8": what runs the forward pass."""
+        if isinstance(self.encoder, NumpyEncoder):
+            return "numpy"
+        return "int8" if getattr(self.encoder, "int8", False) else "torch"
+
+    @property
+    def weights(self) -> dict[str, np.ndarray]:
+        """The tower's float32 weights under torch's state-dict names."""
+        return self.encoder.weights
+
+    @property
+    def spec(self) -> ModelSpec:
+        """Everything config.json records about this model."""
+        return ModelSpec(self.encoder_config, self.tokenizer.config, self.energy, self.calibration,
+                         self.threshold, self.meta)
+
+    # ----- inference -------------------------------------------------------------------------
+
     def encode(self, texts: Sequence[str], batch_size: int | None = None, features=None) -> np.ndarray:
-        """Embed texts. Batches are formed from texts of similar length to cut padding.
+        """Embed texts, in batches of similar length (less padding).
 
         Args:
-            texts: the texts (empty texts give a zero vector).
-            batch_size: texts per forward pass (default 256).
+            texts: the texts (an empty text gives a zero vector).
+            batch_size: texts per forward pass (default 128).
+            features: `self.featurizer(texts)` when the caller already has it.
         Returns:
             (N, D) float32 array, rows in the order of `texts`.
         """
@@ -90,19 +131,16 @@ class SiameseModel(PairScorer):
         batch_size = batch_size or self.batch_size
         out = np.zeros((len(feats), self.dim), dtype=np.float32)
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
-        use_sub = bool(self.encoder.config.subword_buckets)
-        self.encoder.eval()
-        with torch.inference_mode():
+        use_sub = bool(self.encoder_config.subword_buckets)
+        with self._blas_threads():
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                batch = collate([feats[i] for i in idx], use_sub)
-                out[idx] = self.encoder(**batch).float().numpy()
+                out[idx] = self.encoder(**pad_batch([feats[i] for i in idx], use_sub))
         return out
 
     def energies_from_vectors(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Row-wise energy between two (N, D) arrays of embeddings -> (N,)."""
-        fn = energy_fn(self.energy)
-        return fn(torch.from_numpy(np.asarray(a, np.float32)), torch.from_numpy(np.asarray(b, np.float32))).numpy()
+        return rowwise_energy(a, b, self.energy)
 
     def energies(self, texts_a: Sequence[str], texts_b: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Energy of each pair (texts_a[i], texts_b[i]); lower = more alike. -> (N,)"""
@@ -111,27 +149,27 @@ class SiameseModel(PairScorer):
         vecs = self.encode(list(texts_a) + list(texts_b), batch_size=batch_size)
         return self.energies_from_vectors(vecs[: len(texts_a)], vecs[len(texts_a) :])
 
+    def probabilities(self, texts_a: Sequence[str], texts_b: Sequence[str],
+                      batch_size: int | None = None) -> np.ndarray:
+        """Calibrated probability that each pair means the same. -> (N,) in [0, 1]"""
+        return self.calibration(self.energies(texts_a, texts_b, batch_size))
+
+    def similarity(self, a: str, b: str) -> float:
+        """Calibrated probability in [0, 1] that texts a and b mean the same thing."""
+        return float(self.probabilities([a], [b])[0])
+
+    def predict(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
+        """Verdict of each pair at the stored threshold. -> (N,) bool"""
+        return self.probabilities(texts_a, texts_b) >= self.threshold
+
+    def is_paraphrase(self, a: str, b: str) -> bool:
+        """True when the probability that a and b mean the same reaches the stored threshold."""
+        return self.similarity(a, b) >= self.threshold
+
     def similarity_matrix(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
         """Probability for every (texts_a[i], texts_b[j]). -> (len(texts_a), len(texts_b))"""
         ea, eb = self.encode(list(texts_a)), self.encode(list(texts_b))
-        e = pairwise_energy(torch.from_numpy(ea), torch.from_numpy(eb), self.energy).numpy()
-        return self.calibration(e)
-
-    def quantized(self) -> "SiameseModel":
-        """A copy whose LSTM and Linear layers run in int8 (torch dynamic quantization).
-
-        For inference only (it cannot be saved: save the float model). On the QQP split it moves
-        accuracy by less than 0.5 points and encodes about 1.3x faster (benchmarks/speed.py).
-        """
-        import copy
-        import warnings
-
-        with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao
-            warnings.simplefilter("ignore")
-            encoder = torch.ao.quantization.quantize_dynamic(
-                copy.deepcopy(self.encoder), {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8)
-        return SiameseModel(encoder, self.vocab, self.energy, self.calibration, self.threshold,
-                            self.tokenizer.config, {**self.meta, "quantized": "int8-dynamic"})
+        return self.calibration(pairwise_energy(ea, eb, self.energy))
 
     def most_similar(self, query: str, candidates: Sequence[str], k: int = 1,
                      candidate_vectors: np.ndarray | None = None) -> list[Match]:
@@ -158,121 +196,88 @@ class SiameseModel(PairScorer):
         vecs = self.encode(candidates) if candidate_vectors is None else np.asarray(candidate_vectors, np.float32)
         if vecs.shape != (len(candidates), self.dim):
             raise ValueError(f"candidate_vectors has shape {vecs.shape}, expected {(len(candidates), self.dim)}")
-        q = self.encode([query])  # (1, D)
-        e = pairwise_energy(torch.from_numpy(q), torch.from_numpy(vecs), self.energy).numpy()[0]  # (M,)
+        e = pairwise_energy(self.encode([query]), vecs, self.energy)[0]  # (M,)
         probs = self.calibration(e)
         order = np.argsort(e, kind="stable")[:k]  # lowest energy = most alike
         return [Match(candidates[i], int(i), float(probs[i]), bool(probs[i] >= self.threshold)) for i in order]
+
+    # ----- backends --------------------------------------------------------------------------
+
+    def with_backend(self, backend: str = "numpy", threads: int | None = None) -> "SiameseModel":
+        """The same model (shared vocabulary and settings) running on another backend.
+
+        Args:
+            backend: "numpy" (default, no torch), "torch" or "int8" (torch dynamic quantization
+                of the LSTM and Linear layers; inference only, cannot be saved). torch backends
+                need the `train` extra.
+            threads: threads while encoding (default: this model's).
+        """
+        if backend not in BACKENDS:
+            raise SiameseTextError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        threads = self.threads if threads is None else threads
+        if backend == "numpy":
+            encoder = NumpyEncoder(self.encoder_config, self.weights)
+        else:
+            from siamese_text.model.torch_backend import torch_backend
+
+            encoder = torch_backend(self.encoder_config, self.weights, int8=backend == "int8", threads=threads)
+        meta = {**self.meta, "quantized": "int8-dynamic"} if backend == "int8" else dict(self.meta)
+        return SiameseModel(encoder, self.vocab, self.energy, self.calibration, self.threshold,
+                            self.tokenizer.config, meta, threads=threads)
+
+    def quantized(self) -> "SiameseModel":
+        """A copy whose LSTM and Linear layers run in int8 (`with_backend("int8")`)."""
+        return self.with_backend("int8")
+
+    def _blas_threads(self):
+        """A context that limits BLAS threads of the NumPy path (threadpoolctl) while encoding."""
+        if not self.threads or self.backend != "numpy":
+            return contextlib.nullcontext()
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=self.threads, user_api="blas")
 
     # ----- persistence -----------------------------------------------------------------------
 
     def config_dict(self) -> dict[str, Any]:
         """Everything config.json holds."""
-        import importlib.metadata as md
+        torch = sys.modules.get("torch")
+        versions = {"torch": torch.__version__.split("+")[0]} if torch is not None else {}
+        return folder.config_dict(self.spec, versions)
 
-        try:
-            version = md.version("siamese-text")
-        except md.PackageNotFoundError:  # running from a checkout
-            version = "unknown"
-        return {
-            "format_version": FORMAT_VERSION,
-            "siamese_text_version": version,
-            "torch_version": torch.__version__.split("+")[0],
-            "tokenizer": {f.name: getattr(self.tokenizer.config, f.name) for f in fields(TokenizerConfig)},
-            "encoder": self.encoder.config.to_dict(),
-            "energy": self.energy.value,
-            "calibration": self.calibration.to_dict(),
-            "threshold": self.threshold,
-            "meta": self.meta,
-        }
+    def save(self, path: str | Path, dtype: Any = "float32") -> Path:
+        """Write config.json, model.safetensors and vocab.txt into folder `path`, atomically.
 
-    def save(self, path: str | Path, dtype: torch.dtype = torch.float32) -> Path:
-        """Write config.json, model.safetensors and vocab.txt into folder `path` (created).
+        An existing folder at `path` is replaced only once the new one is complete.
 
         Args:
-            dtype: torch.float16 halves the folder's size; loading restores float32.
+            dtype: "float16" (or torch.float16) halves the folder's size; loading restores float32.
         """
-        from safetensors.torch import save_file
-
         if self.meta.get("quantized"):
             raise SiameseTextError("an int8-quantized model cannot be saved; save the float model instead")
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().to(dtype).contiguous() for k, v in self.encoder.state_dict().items()}
-        save_file(state, str(path / WEIGHTS_FILE), metadata={"format": "pt"})
-        self.vocab.save(path / VOCAB_FILE)
-        (path / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2, ensure_ascii=False) + "\n",
-                                        encoding="utf-8")
-        return path
+        dtype = str(dtype).removeprefix("torch.")
+        return folder.write_folder(path, self.config_dict(), self.weights, self.vocab.save, dtype=dtype)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "SiameseModel":
-        """Load a model folder; with no argument, the bundled default model.
+    def load(cls, path: str | Path | None = None, backend: str = "numpy", threads: int = 1) -> "SiameseModel":
+        """Load a model folder; with no path, the bundled default model.
 
+        Args:
+            path: a folder written by `save`.
+            backend: "numpy" (no torch needed), "torch" or "int8" (need the `train` extra).
+            threads: threads while encoding (1 is fastest for this LSTM; 0 = the library's default).
         Raises:
-            SiameseTextError: a missing, truncated or mismatched file, named in the message.
+            ModelFolderError: a missing, truncated or mismatched file, named in the message.
         """
-        path = Path(path) if path is not None else DEFAULT_MODEL_DIR
-        if not path.is_dir():
-            raise SiameseTextError(f"{path}: model folder not found" if not path.exists()
-                                   else f"{path}: not a folder (a model is a folder)")
-        config = read_config(path)
-        try:
-            enc_config = EncoderConfig(**config["encoder"])
-            tok_config = TokenizerConfig(**config.get("tokenizer", {}))
-            energy = Energy(config["energy"])
-            calibration = Calibration.from_dict(config["calibration"])
-            threshold = float(config["threshold"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SiameseTextError(f"{path / CONFIG_FILE}: malformed model config ({exc})") from None
-        vocab = Vocab.load(path / VOCAB_FILE)
-        if len(vocab) != enc_config.vocab_size:
-            raise SiameseTextError(f"{path / VOCAB_FILE}: {len(vocab)} tokens, but config.json says "
-                                   f"{enc_config.vocab_size}")
-        encoder = Encoder(enc_config)
-        encoder.load_state_dict(read_weights(path / WEIGHTS_FILE, encoder))
-        return cls(encoder, vocab, energy, calibration, threshold, tok_config, config.get("meta", {}))
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """config.json of a model folder, or a SiameseTextError naming it."""
-    file = path / CONFIG_FILE
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SiameseTextError(f"{file}: file is missing from the model folder") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SiameseTextError(f"{file}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict):
-        raise SiameseTextError(f"{file}: expected a JSON object")
-    if config.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-        raise SiameseTextError(f"{file}: written by a newer siamese-text (format "
-                               f"{config['format_version']}); upgrade to load it")
-    return config
-
-
-def read_weights(file: Path, encoder: Encoder) -> dict[str, torch.Tensor]:
-    """Weights from a safetensors file, checked against the encoder's names and shapes."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not file.is_file():
-        raise SiameseTextError(f"{file}: file is missing from the model folder")
-    try:
-        state = load_file(str(file))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise SiameseTextError(f"{file}: unreadable or truncated weights ({exc})") from None
-    expected = encoder.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    if missing or extra:
-        raise SiameseTextError(f"{file}: weights do not match config.json (missing {missing[:3]}, "
-                               f"unexpected {extra[:3]})")
-    for name, tensor in expected.items():
-        if tuple(state[name].shape) != tuple(tensor.shape):
-            raise SiameseTextError(f"{file}: {name} has shape {tuple(state[name].shape)}, config.json "
-                                   f"implies {tuple(tensor.shape)}")
-        if not torch.isfinite(state[name]).all():
-            raise SiameseTextError(f"{file}: {name} holds NaN or infinite values")
-        state[name] = state[name].to(tensor.dtype)
-    return state
+        if backend not in BACKENDS:
+            raise SiameseTextError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        path = folder.check_folder(Path(path) if path is not None else DEFAULT_MODEL_DIR)
+        spec = folder.read_spec(path)
+        vocab = Vocab.load(path / folder.VOCAB_FILE)
+        if len(vocab) != spec.encoder.vocab_size:
+            raise folder.ModelFolderError(f"{path / folder.VOCAB_FILE}: {len(vocab)} tokens, but config.json "
+                                          f"says {spec.encoder.vocab_size}")
+        weights = folder.read_weights(path / folder.WEIGHTS_FILE, folder.expected_shapes(spec.encoder))
+        model = cls(NumpyEncoder(spec.encoder, weights), vocab, spec.energy, spec.calibration, spec.threshold,
+                    spec.tokenizer, spec.meta, threads=threads)
+        return model if backend == "numpy" else model.with_backend(backend)

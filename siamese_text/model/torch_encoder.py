@@ -1,48 +1,19 @@
 """The tower: token ids (+ hashed character n-grams) -> packed BiLSTM -> masked pooling -> vector.
 
 Both texts of a pair pass through the same Encoder instance, so the two towers share weights.
+The training side trains it; `SiameseModel.load(backend="torch")` runs it for inference. Its
+config (EncoderConfig) lives in folder.py, which needs no torch.
 """
 
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-POOLINGS = ("mean", "max", "last")
+from siamese_text.model.folder import EncoderConfig
 
-
-@dataclass(frozen=True)
-class EncoderConfig:
-    """Sizes and switches of the tower; stored in config.json."""
-
-    vocab_size: int
-    embedding_dim: int = 128
-    hidden_size: int = 192
-    num_layers: int = 1
-    dropout: float = 0.1  # on embeddings and between LSTM layers, training only
-    pooling: str = "max"  # mean | max | last (last = final forward state + first backward state)
-    subword_buckets: int = 0  # 0 turns hashed character n-grams off; fastText uses 2M, 16k suffices here
-    subword_min_n: int = 3
-    subword_max_n: int = 5
-    max_tokens: int = 128  # longer texts are truncated to their first max_tokens tokens
-    output_dim: int = 0  # 0 = no projection, the vector is the pooled 2 * hidden_size
-
-    def __post_init__(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if self.vocab_size < 2 or self.embedding_dim < 1 or self.hidden_size < 1 or self.num_layers < 1:
-            raise ValueError("vocab_size >= 2, embedding_dim, hidden_size and num_layers >= 1")
-
-    @property
-    def dim(self) -> int:
-        """Length of the vector the encoder returns."""
-        return self.output_dim or 2 * self.hidden_size
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["Encoder", "EncoderConfig"]
 
 
 class Encoder(nn.Module):

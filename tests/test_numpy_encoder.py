@@ -1,4 +1,4 @@
-"""The NumPy path (fastpath.NumpyEncoder, fast_model.FastModel) must give the torch Encoder's numbers."""
+"""The NumPy path (numpy_encoder.NumpyEncoder, SiameseModel's default backend) must give the torch Encoder's numbers."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from siamese_text.model.torch_encoder import Encoder, EncoderConfig
 from siamese_text.errors import SiameseTextError
-from siamese_text.model.fast import FastModel, UnsupportedModel
-from siamese_text.model.numpy_encoder import NumpyEncoder, expected_shapes, pairwise_rows_energy
+from siamese_text.model.energy import rowwise_energy
+from siamese_text.model.folder import ModelFolderError, UnsupportedModel, expected_shapes
+from siamese_text.model.numpy_encoder import NumpyEncoder
+from siamese_text.model.torch_encoder import Encoder, EncoderConfig
 from siamese_text.text.features import Featurizer, collate, pad_batch
 from siamese_text.model.siamese import DEFAULT_MODEL_DIR, SiameseModel
 from siamese_text.text.tokenizer import Tokenizer
@@ -66,28 +67,34 @@ def test_numpy_energies_equal_torch(energy):
     a[0] = 0.0  # a zero vector (an empty text)
     b[1] = a[1]  # identical vectors: energy 0
     expected = energy_fn(energy)(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-    got = pairwise_rows_energy(a, b, energy)
+    got = rowwise_energy(a, b, energy)
     assert np.abs(got - expected).max() < 1e-5
     assert got[1] == pytest.approx(0.0, abs=1e-3)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-def test_fast_model_loads_a_saved_folder(tmp_path, dtype):
+@pytest.mark.parametrize("dtype", ["float32", "float16", torch.float16])
+def test_saved_folder_gives_the_same_model_on_every_backend(tmp_path, dtype):
     encoder = _tiny_encoder(1, pooling="max", subword_buckets=32)
-    model = SiameseModel(encoder, Vocab(TOKENS), "euclidean", threshold=0.3)
+    model = SiameseModel(encoder, Vocab(TOKENS), "euclidean", threshold=0.3)  # the torch module, as in training
+    assert model.backend == "torch"
     model.save(tmp_path / "m", dtype=dtype)
-    reference = SiameseModel.load(tmp_path / "m")
-    fast = FastModel.load(tmp_path / "m")
+    reference = SiameseModel.load(tmp_path / "m", backend="torch")
+    fast = SiameseModel.load(tmp_path / "m")
+    assert fast.backend == "numpy" and reference.backend == "torch" and type(fast) is type(reference)
     assert fast.dim == reference.dim and fast.threshold == pytest.approx(0.3)
     assert np.abs(fast.encode(TEXTS) - reference.encode(TEXTS)).max() < 1e-4
     np.testing.assert_allclose(fast.probabilities(TEXTS, TEXTS[::-1]), reference.probabilities(TEXTS, TEXTS[::-1]),
                                atol=1e-5)
     assert fast.predict(TEXTS[:2], TEXTS[:2]).tolist() == reference.predict(TEXTS[:2], TEXTS[:2]).tolist()
+    if dtype == "float32":  # what was saved is what was trained, bit for bit
+        for name, value in model.weights.items():
+            np.testing.assert_array_equal(fast.weights[name], value)
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL_DIR.is_dir(), reason="no bundled model")
-def test_bundled_model_same_vectors_and_scores():
-    reference, fast = SiameseModel.load(), FastModel.load()
+def test_bundled_model_same_vectors_and_scores_on_numpy_and_torch():
+    fast = SiameseModel.load()
+    reference = fast.with_backend("torch")
     texts = TEXTS + ["Is it safe to eat raw eggs?", "Why don't cats like water? :)", "https://example.com rocks",
                      "What's the GDP of the U.S. in 2017 ($)?"]
     assert np.abs(fast.encode(texts) - reference.encode(texts)).max() < 1e-4
@@ -96,32 +103,38 @@ def test_bundled_model_same_vectors_and_scores():
     assert fast.similarity(texts[0], texts[1]) == pytest.approx(reference.similarity(texts[0], texts[1]), abs=1e-5)
 
 
-def test_fast_model_refuses_bad_folders(tmp_path):
+def test_load_refuses_bad_folders(tmp_path):
     SiameseModel(_tiny_encoder(2), Vocab(TOKENS)).save(tmp_path / "m")
-    with pytest.raises(SiameseTextError, match="not found"):
-        FastModel.load(tmp_path / "nope")
+    with pytest.raises(ModelFolderError, match="not found"):
+        SiameseModel.load(tmp_path / "nope")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     config["encoder"]["attention_heads"] = 2  # a setting from a newer encoder
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(UnsupportedModel):
-        FastModel.load(tmp_path / "m")
+    with pytest.raises(UnsupportedModel, match="attention_heads"):
+        SiameseModel.load(tmp_path / "m")
     del config["encoder"]["attention_heads"]
     config["encoder"]["hidden_size"] = 7  # weights no longer fit
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     with pytest.raises(SiameseTextError, match="shape"):
-        FastModel.load(tmp_path / "m")
+        SiameseModel.load(tmp_path / "m")
     config["encoder"]["hidden_size"] = 5
+    for bad in ("1", 1.5, None, True):  # format_version that is not an integer
+        (tmp_path / "m" / "config.json").write_text(json.dumps({**config, "format_version": bad}))
+        with pytest.raises(ModelFolderError, match="format_version"):
+            SiameseModel.load(tmp_path / "m")
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     weights = tmp_path / "m" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(SiameseTextError, match="unreadable or truncated"):
-        FastModel.load(tmp_path / "m")
+        SiameseModel.load(tmp_path / "m")
+    with pytest.raises(SiameseTextError, match="backend must be one of"):
+        SiameseModel.load(tmp_path / "m", backend="gpu")
 
 
-def test_fast_model_does_not_import_torch_or_spacy(tmp_path):
+def test_loading_and_scoring_do_not_import_torch_or_spacy(tmp_path):
     SiameseModel(_tiny_encoder(3, subword_buckets=32), Vocab(TOKENS)).save(tmp_path / "m")
-    code = (f"import sys; from siamese_text.model.fast import FastModel; "
-            f"p = FastModel.load({str(tmp_path / 'm')!r}).similarity('how do i learn python', 'learn python'); "
+    code = (f"import sys; from siamese_text import SiameseModel; "
+            f"p = SiameseModel.load({str(tmp_path / 'm')!r}).similarity('how do i learn python', 'learn python'); "
             f"assert 0 <= p <= 1; print(sorted(m for m in ('torch', 'spacy', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -130,10 +143,11 @@ def test_fast_model_does_not_import_torch_or_spacy(tmp_path):
 @pytest.mark.skipif(not DEFAULT_MODEL_DIR.is_dir(), reason="no bundled model")
 def test_cli_score_stays_light():
     """`siamese-text score A B` must not import torch, spaCy, scikit-learn or the spaCy component."""
-    code = ("import sys\nfrom siamese_text.cli.app import app\n"
+    code = ("import sys\nfrom siamese_text.cli import app\n"
             "sys.argv = ['siamese-text', 'score', 'How do I learn Python?', 'How can I learn Python?']\n"
             "try:\n    app(prog_name='siamese-text')\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-            "heavy = ('torch', 'spacy', 'thinc', 'sklearn', 'siamese_text.integrations.spacy_pipe', 'siamese_text.model.siamese')\n"
+            "heavy = ('torch', 'spacy', 'thinc', 'sklearn', 'datasets', 'siamese_text.integrations.spacy_pipe',\n"
+            "         'siamese_text.model.torch_encoder', 'siamese_text.training')\n"
             "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.startswith("probability ")
@@ -144,22 +158,26 @@ def test_int8_quantized_copy_is_close_and_not_saveable(tmp_path):
     model = SiameseModel(_tiny_encoder(4, subword_buckets=32, output_dim=3), Vocab(TOKENS))
     q = model.quantized()
     assert q.meta["quantized"] == "int8-dynamic" and "quantized" not in model.meta
-    assert type(q.encoder.lstm) is not torch.nn.LSTM  # really swapped for the int8 module
+    assert q.backend == "int8" and SiameseModel.load is not None
+    assert type(q.encoder.module.lstm) is not torch.nn.LSTM  # really swapped for the int8 module
     diff = np.abs(q.encode(TEXTS) - model.encode(TEXTS)).max()
     assert 0 < diff < 0.1
     with pytest.raises(SiameseTextError, match="cannot be saved"):
         q.save(tmp_path / "q")
     assert not (tmp_path / "q").exists()
+    model.save(tmp_path / "m")
+    loaded = SiameseModel.load(tmp_path / "m", backend="int8")
+    assert loaded.backend == "int8" and np.abs(loaded.encode(TEXTS) - q.encode(TEXTS)).max() < 1e-5
 
 
-def test_load_for_inference_falls_back_to_torch(tmp_path, monkeypatch):
-    from siamese_text.model import fast as fast_model
-
-    SiameseModel(_tiny_encoder(5, output_dim=3), Vocab(TOKENS)).save(tmp_path / "m")
-    assert isinstance(fast_model.load_for_inference(tmp_path / "m"), FastModel)
-    # pretend output_dim is a newer encoder setting the NumPy path does not know
-    monkeypatch.setattr(fast_model, "ENCODER_FIELDS", fast_model.ENCODER_FIELDS - {"output_dim"})
-    assert isinstance(fast_model.load_for_inference(tmp_path / "m"), SiameseModel)
+def test_with_backend_round_trip_keeps_weights_and_settings():
+    model = SiameseModel(_tiny_encoder(5, output_dim=3), Vocab(TOKENS), "manhattan", threshold=0.4)
+    numpy_model = model.with_backend("numpy")
+    assert numpy_model.backend == "numpy" and numpy_model.energy == "manhattan" and numpy_model.threshold == 0.4
+    back = numpy_model.with_backend("torch")
+    for name, value in model.weights.items():
+        np.testing.assert_array_equal(back.weights[name], value)
+    np.testing.assert_allclose(back.encode(TEXTS), model.encode(TEXTS), atol=1e-6)
 
 
 def test_pad_batch_layout():
