@@ -12,8 +12,8 @@
 #  4. fine-tune the student on the 6,500 training pairs of the canonical QQP split (at most 14
 #     epochs, stop after 3 without a better validation ROC-AUC) and calibrate on its 1,500
 #     validation pairs; the 2,000 test pairs are only evaluated (numbers land in config.json);
-#  5. in config.json: meta.command = this script (the train command as run stays in
-#     meta.command_as_run, the distill command in meta.initialised_from) and what the model learnt from.
+#  5. in config.json: meta.command = this script, meta.steps = the commands above exactly as this
+#     script writes them ($DATA, $WORK, $OUT unexpanded: no machine paths), and what it learnt from.
 #
 #   bash scripts/build_default_model.sh            # from the repository root, venv active
 #
@@ -37,20 +37,4 @@ siamese-text distill "$DATA/qqp/bimpm/dev.tsv" $SPLIT \
 siamese-text train "$DATA/qqp/bimpm/dev.tsv" $SPLIT --init "$WORK/student" $WORDS \
     --lr 1e-3 --margin 0.5 --epochs 14 --patience 3 --fp16 \
     --checkpoint-dir "$WORK/checkpoints" --out "$OUT" --overwrite
-python - "$OUT/config.json" <<'EOF'
-import json, sys
-from pathlib import Path
-
-path = Path(sys.argv[1])
-config = json.loads(path.read_text(encoding="utf-8"))
-meta = config["meta"]
-meta["command_as_run"] = meta["command"]
-meta["command"] = "bash scripts/build_default_model.sh"
-texts = int(meta["distilled_on"].split()[0])  # "N unlabelled texts, M unlabelled pairs"
-meta["trained_on"] = (
-    f"distilled from all-MiniLM-L6-v2 on {texts:,} unlabelled sentences of ../shared/data (no sentence of a "
-    "reported test set or of the QQP validation split; PAWS left out), starting from the teacher's static word "
-    "vectors (vocabulary extended with the teacher's whole words), then fine-tuned on the 6,500 training pairs "
-    "of the canonical QQP split (dev.tsv, qqp-bimpm, split_pairs [0.65, 0.15, 0.2] seed 0)")
-path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-EOF
+python scripts/stamp_default_model.py "$OUT/config.json"
