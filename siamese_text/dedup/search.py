@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from siamese_text.dedup.stages import DedupConfig, ExactGroups, embed, is_blank, partition, threads
+from siamese_text.dedup.stages import DedupConfig, ExactGroups, embed, is_blank, partition
+from siamese_text.dedup.workers import threads
+from siamese_text.model.siamese import SiameseModel
 from siamese_text.errors import SiameseTextError
 from siamese_text.dedup.index import Scoring, VectorIndex
 
@@ -54,7 +56,7 @@ def find_duplicates(query_texts: Sequence[str], corpus_texts: Sequence[str], mod
     Returns:
         One entry per query, in order; blank queries give None.
     """
-    encoder = model if model is not None else _load_model(None)
+    encoder = model if model is not None else SiameseModel.load()
     scoring = Scoring.for_encoder(encoder, threshold)
     config = config or DedupConfig()
     groups = ExactGroups()
@@ -85,13 +87,12 @@ def find_duplicates(query_texts: Sequence[str], corpus_texts: Sequence[str], mod
 
 def fingerprint(model) -> str | None:
     """Digest of a SiameseModel's weights and energy, so a search can tell a different model."""
-    encoder = getattr(model, "encoder", None)
-    if encoder is None or not hasattr(encoder, "state_dict"):
+    if not isinstance(model, SiameseModel) or model.backend == "int8":
         return None
     h = hashlib.blake2b(digest_size=16)
-    for name, tensor in sorted(encoder.state_dict().items()):
+    for name, array in sorted(model.weights.items()):
         h.update(name.encode())
-        h.update(tensor.detach().float().contiguous().numpy().tobytes())
+        h.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
     h.update(str(getattr(model, "energy", "")).encode())
     return h.hexdigest()
 
@@ -115,7 +116,7 @@ class TextIndex:
               lines: Sequence[int] | None = None, config: DedupConfig | None = None,
               progress: bool = False, model_path: str | Path | None = None) -> "TextIndex":
         """Index the distinct non-blank texts (`lines[i]` numbers texts[i]; default i + 1)."""
-        model = model if model is not None else _load_model(model_path)
+        model = model if model is not None else SiameseModel.load(model_path)
         scoring = Scoring.for_encoder(model, threshold)
         groups = ExactGroups()
         keep = [i for i, t in enumerate(texts) if groups.add(t)]
@@ -190,7 +191,7 @@ class TextIndex:
             raise SiameseTextError(f"{folder / META_FILE}: malformed ({exc})") from None
         if model is None:
             model_path = model_path or meta.get("model")
-            model = _load_model(model_path)
+            model = SiameseModel.load(model_path)
         current = fingerprint(model)
         if meta.get("model_fingerprint") and current and current != meta["model_fingerprint"]:
             raise SiameseTextError(f"{folder}: built with a different model; rebuild it with "
@@ -212,9 +213,3 @@ class TextIndex:
             raise SiameseTextError(f"{folder}: damaged index ({len(texts)} texts, {len(vindex)} vectors, "
                                    f"{count} expected)")
         return cls(texts, lines, vindex, model, scoring, meta)
-
-
-def _load_model(path):
-    from siamese_text.model.siamese import SiameseModel
-
-    return SiameseModel.load(path)

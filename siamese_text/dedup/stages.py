@@ -4,7 +4,7 @@
     -> candidate_pairs (neighbour search within partitions) -> keep_first -> resolve
 
 (`search_and_resolve` alternates candidate_pairs and keep_first for the rare texts that need more
-neighbours.)
+neighbours.) Which engine runs the middle stages, and where, is engine.py's business.
 
 Keep-first, no chaining: texts are taken in order, and a text is removed only when it is a
 duplicate of an earlier text that is KEPT; its `duplicate_of` always points at a kept text. So
@@ -23,7 +23,8 @@ import numpy as np
 
 from siamese_text.dedup.index import IndexConfig, Scoring, VectorIndex
 from siamese_text.text.tokenizer import normalize
-from siamese_text.dedup.workers import encode_chunks, threads
+from siamese_text.dedup.workers import encode_chunks
+from siamese_text.model.siamese import SiameseModel
 
 
 @dataclass(frozen=True)
@@ -260,17 +261,8 @@ def resolve(groups: ExactGroups, dup_of: np.ndarray, best: np.ndarray, threshold
     return DedupResult(out_dup, out_score, exact, threshold)
 
 
-def near_duplicates(texts: Sequence[str], encoder, scoring: Scoring, config: DedupConfig | None = None,
-                    progress: bool = False, exact_search: bool | None = None):
-    """Stages 2-5 on distinct texts. -> dup_of (U,), best (U,) as `keep_first`."""
-    with threads((config or DedupConfig()).threads):
-        vectors = embed(texts, encoder, scoring, config, progress)
-        index = partition(vectors, scoring, config, exact_search)
-        return search_and_resolve(index, vectors, scoring, config, progress)
-
-
 def dedup(texts: Sequence[str], model=None, threshold: float | None = None,
-          config: DedupConfig | None = None, progress: bool = False) -> DedupResult:
+          config: DedupConfig | None = None, progress: bool = False, engine="local") -> DedupResult:
     """Remove exact and near duplicates, keeping the first text of each group.
 
     Args:
@@ -278,25 +270,23 @@ def dedup(texts: Sequence[str], model=None, threshold: float | None = None,
         model: a SiameseModel (default: the bundled one) or any object with
             `encode(list[str]) -> (N, D) ndarray` (then `threshold` is a cosine similarity).
         threshold: a probability (default: the model's own threshold).
+        engine: who runs the near-duplicate stages: "local" (this machine), or an Engine
+            (see engine.py).
     Returns:
         A DedupResult: kept positions, and each removed text with its kept twin and score.
     """
     if isinstance(texts, str):
         raise TypeError("dedup takes a list of texts")
-    encoder = model if model is not None else _default_model()
+    from siamese_text.dedup.engine import get_engine
+
+    encoder = model if model is not None else SiameseModel.load()
     scoring = Scoring.for_encoder(encoder, threshold)
     groups = ExactGroups()
     for text in texts:
         groups.add(text)
     unique = [texts[i] for i in groups.first]
-    dup_of, best = near_duplicates(unique, encoder, scoring, config, progress)
+    dup_of, best = get_engine(engine).near_duplicates(unique, encoder, scoring, config or DedupConfig(), progress)
     return resolve(groups, dup_of, best, scoring.threshold)
-
-
-def _default_model():
-    from siamese_text.model.siamese import SiameseModel
-
-    return SiameseModel.load()
 
 
 def _bar(total: int, description: str, enabled: bool):

@@ -24,21 +24,26 @@ _BATCH = 256
 
 @contextlib.contextmanager
 def threads(n: int):
-    """Run torch and faiss on n threads inside the block (n = 0: leave them alone). On a busy
-    machine one thread is often much faster than several that wait for each other."""
+    """Run BLAS, faiss (and torch, when it is loaded) on n threads inside the block; n = 0 leaves
+    them alone. On a busy machine one thread is often much faster than several that wait for each
+    other. Every count is restored afterwards."""
     if n <= 0:
         yield
         return
     import faiss
-    import torch
+    from threadpoolctl import threadpool_limits
 
-    before_torch, before_faiss = torch.get_num_threads(), faiss.omp_get_max_threads()
-    torch.set_num_threads(n)
+    torch = sys.modules.get("torch")  # never imported here: only a torch backend brings it
+    before_torch, before_faiss = (torch.get_num_threads() if torch else 0), faiss.omp_get_max_threads()
+    if torch:
+        torch.set_num_threads(n)
     faiss.omp_set_num_threads(n)
     try:
-        yield
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield
     finally:
-        torch.set_num_threads(before_torch)
+        if torch:
+            torch.set_num_threads(before_torch)
         faiss.omp_set_num_threads(before_faiss)
 
 
