@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -21,7 +21,14 @@ from siamese_text.text.vocab import Vocab, subword_ids
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from siamese_text.model.torch_encoder import EncoderConfig
+
+class FeatureSettings(Protocol):
+    """The encoder settings features depend on (model.folder.EncoderConfig has them all)."""
+
+    max_tokens: int
+    subword_buckets: int
+    subword_min_n: int
+    subword_max_n: int
 
 
 @dataclass(frozen=True)
@@ -38,10 +45,10 @@ class Features:
 class Featurizer:
     """text -> Features, with the tokenizer, vocabulary and encoder settings of one model.
 
-    `config` is an EncoderConfig, or anything with its max_tokens and subword_* attributes.
+    `config` is the model's EncoderConfig (any FeatureSettings will do).
     """
 
-    def __init__(self, tokenizer: Tokenizer, vocab: Vocab, config: "EncoderConfig") -> None:
+    def __init__(self, tokenizer: Tokenizer, vocab: Vocab, config: FeatureSettings) -> None:
         self.tokenizer = tokenizer
         self.vocab = vocab
         self.config = config
