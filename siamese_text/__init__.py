@@ -39,7 +39,7 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model.torch_encoder import EncoderConfig
+    from .model.folder import EncoderConfig
     from .errors import SiameseTextError
     from .integrations.sklearn_estimator import SiameseClassifier
     from .model.siamese import Match, SiameseModel

@@ -1,5 +1,5 @@
 """python -m siamese_text"""
 
-from siamese_text.cli.app import app
+from siamese_text.cli import app
 
 app(prog_name="siamese-text")

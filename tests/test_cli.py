@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from siamese_text.cli.app import app
+from siamese_text.cli import app
 
 from conftest import TOY_PAIRS, make_tiny_model
 
@@ -159,3 +159,25 @@ def test_help_lists_commands():
     assert result.exit_code == 0
     for command in ("score", "embed", "info", "train", "evaluate"):
         assert command in result.stdout
+
+
+def test_score_leaves_the_training_commands_unloaded(tiny_dir):
+    """train and distill import torch; `score` must not wait for them (cli/__init__.py loads them lazily)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom siamese_text.cli import app\n"
+            f"sys.argv = ['siamese-text', 'score', '--json', 'learn python', 'how do i learn python', "
+            f"'--model', {str(tiny_dir)!r}]\n"
+            "try:\n    app(prog_name='siamese-text')\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print(sorted(m for m in ('siamese_text.cli.training', 'siamese_text.training', 'torch') "
+            "if m in sys.modules), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["threshold"] == 0.5
+    assert done.stderr.strip() == "[]"
+    import typer
+
+    group = typer.main.get_command(app)
+    assert group.list_commands(None) == ["score", "embed", "info", "train", "evaluate", "dedup", "index", "search",
+                                         "distill"]
+    assert group.get_command(None, "distill").params  # loaded on demand, with its options

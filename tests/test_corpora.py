@@ -190,7 +190,7 @@ def test_hub_loader_reads_a_local_folder_laid_out_like_a_hub_repository(tmp_path
 
     from typer.testing import CliRunner
 
-    from siamese_text.cli.app import app
+    from siamese_text.cli import app
 
     import datasets
 
@@ -211,7 +211,7 @@ def test_options_that_do_not_apply_are_refused(tmp_path):
 
 
 def test_every_format_is_listed_for_the_cli():
-    from siamese_text.cli.app import CorpusFormat
+    from siamese_text.cli.common import CorpusFormat
 
     assert {f.value for f in CorpusFormat} == set(FORMATS)
     assert {"quora", "kaggle", "qqp-bimpm", "sick-relatedness", "sick-entailment", "stsb", "mrpc", "paws",
@@ -250,6 +250,24 @@ def test_mined_triplets_stay_in_group_and_prefer_hard_negatives():
         assert groups.get(t.negative) != groups[t.anchor]
     assert {t.negative for t in triplets if t.anchor == "b1"} <= {"a3"}  # the labelled impostor
     assert mine_triplets(MINED, seed=1) == triplets  # deterministic
+
+
+def test_mine_triplets_prefers_labelled_impostors():
+    """(Was a test of a second, pair-by-pair miner; the group-aware one is the only one now.)"""
+    pairs = [Pair("a", "b", 1), Pair("a", "c", 0), Pair("d", "e", 1)]
+    triplets = mine_triplets(pairs, seed=0)
+    assert triplets[0].anchor == "a" and triplets[0].positive == "b" and triplets[0].negative == "c"
+    assert all(t.negative not in (t.anchor, t.positive) for t in triplets)
+    # one triplet per member of each duplicate group; the labelled impostor serves the whole group
+    assert [(t.anchor, t.positive) for t in triplets] == [("a", "b"), ("b", "a"), ("d", "e"), ("e", "d")]
+    assert triplets[1].negative == "c"
+    assert all(t.negative in ("a", "b", "c") for t in triplets[2:])  # no impostor: a text of another group
+
+
+def test_train_with_triplet_loss_uses_the_group_aware_miner():
+    import siamese_text.training.trainer as trainer
+
+    assert trainer.mine_triplets is mine_triplets
 
 
 # ----- the real files (skipped when ../shared/data is absent) ---------------------------------

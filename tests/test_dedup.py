@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from siamese_text.cli.app import app
+from siamese_text.cli import app
 from siamese_text.dedup.stages import DedupConfig, dedup
 from siamese_text.dedup.search import find_duplicates
 from siamese_text.errors import SiameseTextError

@@ -34,7 +34,8 @@ def test_config_holds_no_machine_paths():
 
 
 def test_recorded_settings_are_ones_the_code_has():
-    from siamese_text.training.config import DistillConfig, TrainConfig
+    from siamese_text.training.distill import DistillConfig
+    from siamese_text.training.trainer import TrainConfig
 
     meta = read_spec(DEFAULT_MODEL_DIR).meta
     assert set(meta["distill"]) <= {f.name for f in dataclasses.fields(DistillConfig)}

@@ -10,12 +10,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_tiny_model
-from siamese_text.cli.app import app
+from safetensors.numpy import load_file
+
+from conftest import TOY_PAIRS, make_tiny_model
+from siamese_text.cli import app
+from siamese_text.corpora.formats import load_corpus
+from siamese_text.corpora.labelled import PairSource
 from siamese_text.errors import SiameseTextError
-from siamese_text.evaluation.metrics import (Scored, binary_metrics, brier_score, decision_metrics,
+from siamese_text.evaluation.metrics import (Scored, binary_metrics, brier_score, decision_metrics, evaluate_pairs,
                                    expected_calibration_error, graded_metrics, json_ready, log_loss,
                                    reliability)
+from siamese_text.evaluation.run import evaluate_and_save, evaluate_file
+from siamese_text.model.siamese import SiameseModel
 
 Y = [0, 0, 1, 1]
 P = [0.1, 0.4, 0.35, 0.8]
@@ -142,6 +148,44 @@ def test_report_without_matplotlib_is_a_clear_error(monkeypatch):
     scored = Scored(np.array([0, 1]), np.array([0.2, 0.8]), np.array([0.5, 0.1]), 0.5)
     with pytest.raises(SiameseTextError, match=r"pip install 'siamese-text\[report\]'"):
         write_report(scored, "unused")
+
+
+def test_evaluate_file_is_what_the_command_prints(model_dir, toy):
+    model = SiameseModel.load(model_dir)
+    result = evaluate_file(model, PairSource(toy))
+    assert result.pairs == 6 and result.skipped_lines == [] and result.plots == []
+    assert result.metrics == json_ready(evaluate_pairs(model, load_corpus(toy)))
+    assert json.loads(run("evaluate", toy, "--model", model_dir, "--json").stdout) == pytest.approx(result.metrics)
+
+
+def test_evaluate_file_keeps_graded_scores_and_refuses_a_full_report_folder(model_dir, tmp_path):
+    path = tmp_path / "sts.tsv"
+    path.write_text("".join(f"g\tf\t2012\t{i}\t{s}\t{a}\t{b}\n" for i, (s, a, b) in enumerate(
+        [("4.5", "how do i learn python", "learn python"), ("0.5", "cats", "bread"), ("", "", "skipped"),
+         ("3.0", "not cats", "cats")])), encoding="utf-8")
+    model = SiameseModel.load(model_dir)
+    out = evaluate_file(model, PairSource(path, "stsb", binarize=3.0))
+    assert out.pairs == 3 and out.skipped_lines == [3]
+    assert out.metrics["binarized_at"] == 3.0 and out.metrics["positives"] == 2 and "spearman" in out.metrics
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(SiameseTextError, match="pass --overwrite"):
+        evaluate_file(model, PairSource(path, "stsb"), report=tmp_path / "full")
+    assert [p.name for p in (tmp_path / "full").iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_evaluate_and_save_records_provenance_and_the_test_metrics(tmp_path, fp16):
+    model = make_tiny_model()
+    split = {"seed": 0, "train": 9, "valid": 3, "test": 4}
+    test = evaluate_and_save(model, tmp_path / "m", TOY_PAIRS[:4], split, "siamese-text train x.tsv", fp16=fp16)
+    saved = SiameseModel.load(tmp_path / "m")
+    assert saved.meta["command"] == "siamese-text train x.tsv" and saved.meta["split"] == split
+    assert test["n"] == 4 and saved.meta["test"] == pytest.approx(test, nan_ok=True)
+    dtypes = {str(v.dtype) for v in load_file(str(tmp_path / "m" / "model.safetensors")).values()}
+    assert dtypes == {"float16" if fp16 else "float32"}
+    assert evaluate_and_save(make_tiny_model(), tmp_path / "n", [], split, "c") is None
+    assert "test" not in SiameseModel.load(tmp_path / "n").meta
 
 
 @pytest.mark.parametrize("content, needle", [

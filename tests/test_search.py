@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from siamese_text.cli.app import app
+from siamese_text.cli import app
 from siamese_text.model.energy import Energy
 from siamese_text.errors import SiameseTextError
 from siamese_text.dedup.index import IndexConfig, Scoring, VectorIndex

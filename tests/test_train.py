@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from siamese_text.corpora.pairs import Pair
-from siamese_text.training.trainer import Trainer, TrainConfig, length_batches, mine_triplets
+from siamese_text.training.trainer import Trainer, TrainConfig, length_batches
 
 from conftest import TOY_PAIRS
 
@@ -51,13 +50,6 @@ def test_length_batches_cover_everything_once():
     batches = length_batches(lengths, 3, random.Random(0))
     assert sorted(i for b in batches for i in b) == list(range(7))
     assert all(1 <= len(b) <= 3 for b in batches)
-
-
-def test_mine_triplets_prefers_labelled_impostors():
-    pairs = [Pair("a", "b", 1), Pair("a", "c", 0), Pair("d", "e", 1)]
-    triplets = mine_triplets(pairs, seed=0)
-    assert triplets[0].anchor == "a" and triplets[0].positive == "b" and triplets[0].negative == "c"
-    assert all(t.negative not in (t.anchor, t.positive) for t in triplets)
 
 
 def test_config_rejects_nonsense():

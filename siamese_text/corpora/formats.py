@@ -15,10 +15,12 @@ import csv
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from siamese_text.corpora.scan import Scan, scan_delimited, scan_jsonl
 from siamese_text.errors import SiameseTextError
+from siamese_text.extras import require
 from siamese_text.corpora.pairs import Pair, Triplet, undo_corenlp
 
 
@@ -61,6 +63,9 @@ LAYOUTS: dict[str, Layout] = {
     "triplets": Layout(header="maybe", label=None),
 }
 FORMATS: tuple[str, ...] = tuple(LAYOUTS)
+# The same names as a str Enum (members spell "-" as "_"), for options that show `<tsv|csv|...>`.
+CorpusFormat = Enum("CorpusFormat", {name.replace("-", "_"): name for name in LAYOUTS}, type=str,
+                    module=__name__)
 GRADED_FORMATS = frozenset(name for name, lay in LAYOUTS.items() if lay.kind == "graded")
 DEFAULT_BINARIZE = {"stsb": 4.0, "sick-relatedness": 4.0}  # score >= this counts as "same meaning"
 _GUESS = {  # column names tried, in order, when --text-a / --text-b / --label are not given
@@ -184,7 +189,7 @@ def _resolve(lay: Layout, scan: Scan, overrides: dict, where: str, require_label
 
 def _hub_columns(name: str, split: str | None, overrides: dict, cache_dir: str | None = None) -> dict[str, list]:
     """Columns of a Hub data set, or of a local folder laid out like one (`data/train.csv`, ...)."""
-    import datasets
+    datasets = require("datasets", "train", "reading a hub: data set")
 
     repo, _, config = name.partition(":")
     try:

@@ -5,14 +5,14 @@ Richer corpus formats (SICK, STS-B, MRPC, PAWS, CSV/JSONL with named columns) li
 
 from __future__ import annotations
 
-import contextlib
 import random
 import re
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
+from siamese_text.corpora.lines import iter_lines
 from siamese_text.errors import SiameseTextError
 from siamese_text.text.tokenizer import normalize
 
@@ -50,35 +50,23 @@ class Triplet:
     negative: str
 
 
-def iter_tsv_lines(path: str | Path, errors: str = "strict") -> Iterator[tuple[int, list[str]]]:
-    """Yield (1-based line number, tab-separated fields) of a UTF-8 file ("-" = stdin), streaming.
+class PairFormat(str, Enum):
+    """The two pair-file layouts read by streaming (`iter_pairs`, `siamese-text score --pairs`)."""
 
-    Bare quotes are ordinary characters (no CSV quoting). A BOM and trailing CR are dropped.
-    Invalid UTF-8 raises SiameseTextError naming the file and line unless errors="replace".
+    tsv = "tsv"  # text_a<TAB>text_b[<TAB>label]
+    qqp_bimpm = "qqp-bimpm"  # label<TAB>q1<TAB>q2<TAB>id, CoreNLP-escaped (the BiMPM Quora partition)
+
+
+def iter_tsv_lines(path: str | Path, errors: str = "strict") -> Iterator[tuple[int, list[str]]]:
+    """Yield (1-based line number, tab-separated fields) of each non-blank line, streaming.
+
+    Lines are read by `lines.iter_lines` ("-" = stdin; BOM and line endings dropped; invalid
+    UTF-8 names the file and line unless errors="replace"). Bare quotes are ordinary characters
+    (no CSV quoting).
     """
-    if str(path) == "-":
-        fh, path = contextlib.nullcontext(sys.stdin.buffer), "<stdin>"
-    else:
-        path = Path(path)
-        try:
-            fh = open(path, "rb")
-        except FileNotFoundError:
-            raise SiameseTextError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise SiameseTextError(f"{path}: is a folder, not a file") from None
-    with fh as fh:
-        for number, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8", errors=errors)
-            except UnicodeDecodeError as exc:
-                raise SiameseTextError(
-                    f"{path}:{number}: not valid UTF-8 (byte {exc.start + 1} of the line)"
-                ) from None
-            if number == 1 and line.startswith("\ufeff"):
-                line = line[1:]
-            line = line.rstrip("\r\n")
-            if line.strip():
-                yield number, line.split("\t")
+    for number, line, _ in iter_lines(path, errors=errors):
+        if line.strip():
+            yield number, line.split("\t")
 
 
 def parse_label(value: str, where: str) -> int:

@@ -1,12 +1,13 @@
 """Scan: one streaming pass over a corpus file that checks it before the real parse.
 
-It decodes every line strictly as UTF-8 (naming the first bad line), counts the fields of every
-record with Python's csv module (same delimiter and quoting as the parse that follows) and keeps
-the line number each record starts on, so later errors can name a line.
+It reads lines with the one line reader (strict UTF-8, the first bad line named), counts the
+fields of every record with Python's csv module (same delimiter and quoting as the parse that
+follows) and keeps the line number each record starts on, so later errors can name a line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from array import array
@@ -14,9 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from siamese_text.corpora.lines import iter_lines
 from siamese_text.errors import SiameseTextError
 
-csv.field_size_limit(1 << 24)  # a 16 MB field is still read (and later refused by length checks)
+MAX_LINE_BYTES = 1 << 24  # longest line (and csv field) read: 16 MB; a longer one is a FILE:LINE error
 
 
 @dataclass
@@ -56,26 +58,20 @@ class Scan:
 
 
 def _decoded_lines(path: Path, state: dict) -> Iterator[str]:
-    """Lines of a file as text ("\\n"-terminated, CR and BOM dropped); state["line"] = current number."""
+    """Lines of a file as text, "\n"-terminated for csv.reader; state["line"] = current number."""
+    for number, text, _ in iter_lines(path, max_bytes=MAX_LINE_BYTES):
+        state["line"] = number
+        yield text + "\n"
+
+
+@contextlib.contextmanager
+def _csv_field_limit(limit: int):
+    """csv's process-wide field size limit raised to `limit` for a while, then put back."""
+    before = csv.field_size_limit(limit)
     try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise SiameseTextError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SiameseTextError(f"{path}: is a folder, not a file") from None
-    except PermissionError:
-        raise SiameseTextError(f"{path}: permission denied") from None
-    with fh:
-        for number, raw in enumerate(fh, start=1):
-            state["line"] = number
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise SiameseTextError(f"{path}:{number}: not valid UTF-8 (byte {exc.start + 1} of the line); "
-                                       f"convert the file to UTF-8") from None
-            if number == 1 and text.startswith("\ufeff"):
-                text = text[1:]
-            yield text.rstrip("\r\n") + "\n"
+        yield
+    finally:
+        csv.field_size_limit(before)
 
 
 def scan_delimited(path: Path, delimiter: str, quoting: int) -> Scan:
@@ -84,13 +80,14 @@ def scan_delimited(path: Path, delimiter: str, quoting: int) -> Scan:
     start = 1
     try:
         # Not strict: like the parser that follows (pandas), a stray quote is kept as a character.
-        for fields in csv.reader(_decoded_lines(path, state), delimiter=delimiter, quoting=quoting):
-            if fields and any(f.strip() for f in fields):
-                if scan.first is None:
-                    scan.first = fields
-                scan.lines.append(start)
-                scan.widths.append(len(fields))
-            start = state["line"] + 1
+        with _csv_field_limit(MAX_LINE_BYTES):
+            for fields in csv.reader(_decoded_lines(path, state), delimiter=delimiter, quoting=quoting):
+                if fields and any(f.strip() for f in fields):
+                    if scan.first is None:
+                        scan.first = fields
+                    scan.lines.append(start)
+                    scan.widths.append(len(fields))
+                start = state["line"] + 1
     except csv.Error as exc:
         raise SiameseTextError(f"{path}:{state['line']}: malformed quoting ({exc})") from None
     if scan.first is None:
@@ -100,19 +97,19 @@ def scan_delimited(path: Path, delimiter: str, quoting: int) -> Scan:
 
 def scan_jsonl(path: Path) -> Scan:
     """Scan a JSON-lines file: every non-blank line must be one JSON object."""
-    scan, state = Scan(path), {"line": 0}
+    scan = Scan(path)
     keys: dict[str, None] = {}
-    for text in _decoded_lines(path, state):
+    for number, text, _ in iter_lines(path, max_bytes=MAX_LINE_BYTES):
         if not text.strip():
             continue
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SiameseTextError(f"{path}:{state['line']}: not valid JSON ({exc.msg})") from None
+            raise SiameseTextError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
-            raise SiameseTextError(f"{path}:{state['line']}: expected a JSON object, got {type(record).__name__}")
+            raise SiameseTextError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
         keys.update(dict.fromkeys(record))
-        scan.lines.append(state["line"])
+        scan.lines.append(number)
         scan.widths.append(len(record))
     if not len(scan.lines):
         raise SiameseTextError(f"{path}: the file is empty")

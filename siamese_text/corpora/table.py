@@ -7,14 +7,16 @@ import logging
 import tempfile
 from pathlib import Path
 
+from siamese_text.corpora.lines import iter_lines
 from siamese_text.corpora.scan import Scan
 from siamese_text.errors import SiameseTextError
+from siamese_text.extras import require
 
 
 @contextlib.contextmanager
 def _quiet_datasets():
     """No progress bars or info logs from `datasets` while we parse (library code never prints)."""
-    import datasets
+    datasets = require("datasets", "train", "reading corpus files")
 
     bars = datasets.utils.logging.is_progress_bar_enabled()
     level = datasets.utils.logging.get_verbosity()
@@ -45,8 +47,8 @@ def read_table(path: Path, lay, scan: Scan, spec: dict[str, object], cache_dir: 
                 source = path
                 if scan.lines[-1] != len(scan.lines):  # blank lines: Arrow's JSON reader refuses them
                     source = Path(cache) / "compact.jsonl"
-                    with open(path, encoding="utf-8-sig") as src, open(source, "w", encoding="utf-8") as dst:
-                        dst.writelines(line for line in src if line.strip())
+                    with open(source, "w", encoding="utf-8") as dst:  # the lines the scan read
+                        dst.writelines(text + "\n" for _, text, _ in iter_lines(path) if text.strip())
                 ds = datasets.load_dataset("json", data_files=str(source), split="train", cache_dir=cache)
                 names = {role: key for role, key in roles.items()}
             else:

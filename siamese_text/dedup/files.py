@@ -17,15 +17,33 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
-from siamese_text.dedup.stages import DedupConfig, DedupResult, ExactGroups, embed, partition, resolve, search_and_resolve, threads
+from siamese_text.dedup.engine import get_engine
+from siamese_text.dedup.stages import DedupConfig, DedupResult, ExactGroups, resolve
+from siamese_text.corpora.lines import iter_lines, read_whole
 from siamese_text.errors import SiameseTextError
 from siamese_text.dedup.index import Scoring
+from siamese_text.model.siamese import SiameseModel
 
 STDIN_NAME = "stdin.txt"  # output name of records read from "-"
+
+
+class Unit(str, Enum):
+    """What one record is."""
+
+    line = "line"
+    file = "file"
+
+
+class DecodeErrors(str, Enum):
+    """What invalid UTF-8 does: stop with an error naming the line, or read as U+FFFD for comparison."""
+
+    strict = "strict"
+    replace = "replace"
 
 
 @dataclass(frozen=True)
@@ -54,22 +72,18 @@ class DedupSummary:
 
 
 def iter_records(source: Source, unit: str, errors: str) -> Iterator[tuple[bytes, str]]:
-    """(raw bytes as in the file, decoded text) of each record of one source, in order."""
-    with open(source.path, "rb") as fh:
-        chunks = [fh.read()] if unit == "file" else fh
-        for number, raw in enumerate(chunks, start=1):
-            if unit == "file" and not raw:
-                return  # an empty file holds no record
-            try:
-                text = raw.decode("utf-8", errors=errors)
-            except UnicodeDecodeError as exc:
-                where = source.name if unit == "file" else f"{source.name}:{number}"
-                raise SiameseTextError(f"{where}: not valid UTF-8 (byte {exc.start + 1}"
-                                       f"{'' if unit == 'file' else ' of the line'}); "
-                                       f"pass --errors replace to read it anyway") from None
-            if number == 1 and text.startswith("\ufeff"):
-                text = text[1:]
-            yield raw, (text if unit == "file" else text.rstrip("\n").removesuffix("\r"))
+    """(raw bytes as in the file, decoded text) of each record of one source, in order.
+
+    Lines are read by `corpora.lines` (NUL characters kept: records are copied byte for byte).
+    """
+    hint = "pass --errors replace to read it anyway"
+    if unit == "file":
+        raw, text = read_whole(source.path, errors=errors, nul_ok=True, name=source.name, hint=hint)
+        if raw:  # an empty file holds no record
+            yield raw, text
+        return
+    for _, text, raw in iter_lines(source.path, errors=errors, nul_ok=True, name=source.name, hint=hint):
+        yield raw, text
 
 
 def open_sources(paths: Sequence[str | Path], spool_dir: Path) -> list[Source]:
@@ -118,18 +132,19 @@ def _same(a: Path, b: Path) -> bool:
 def dedup_files(paths: Sequence[str | Path], out_dir: Path | None = None, report: Path | None = None,
                 model=None, threshold: float | None = None, unit: str = "line", errors: str = "strict",
                 overwrite: bool = False, progress: bool = False,
-                config: DedupConfig | None = None) -> DedupSummary:
+                config: DedupConfig | None = None, engine="local") -> DedupSummary:
     """Deduplicate text files: one output per input under out_dir (kept records, byte-identical,
     in order), and a JSONL report of removed records. out_dir=None writes only the report.
+    `engine` runs the near-duplicate stages ("local", or an Engine: see engine.py).
 
     Raises:
         SiameseTextError: a missing input, invalid UTF-8 (under errors="strict"), an output that
             would replace an input, or an existing output without overwrite.
     """
-    if unit not in ("line", "file") or errors not in ("strict", "replace"):
+    if unit not in tuple(Unit) or errors not in tuple(DecodeErrors):
         raise ValueError("unit is 'line' or 'file'; errors is 'strict' or 'replace'")
     started = time.perf_counter()
-    encoder = model if model is not None else _default_model()
+    encoder = model if model is not None else SiameseModel.load()
     scoring = Scoring.for_encoder(encoder, threshold)
     tokenizer_config = getattr(getattr(encoder, "tokenizer", None), "config", None)
     max_chars = getattr(tokenizer_config, "max_chars", 20_000)  # only this much of a text is embedded
@@ -159,15 +174,9 @@ def dedup_files(paths: Sequence[str | Path], out_dir: Path | None = None, report
                 bar.update(done)
         clock = _Clock(started)
         clock("read")
-        with threads((config or DedupConfig()).threads):
-            vectors = embed(unique, encoder, scoring, config, progress)
-            del unique
-            clock("embed")
-            index = partition(vectors, scoring, config)
-            clock("index")
-            dup_of, best = search_and_resolve(index, vectors, scoring, config, progress)
-            del index, vectors
-            clock("search")
+        dup_of, best = get_engine(engine).near_duplicates(unique, encoder, scoring, config or DedupConfig(),
+                                                          progress, on_stage=clock)
+        del unique
         blank = int(np.count_nonzero(np.frombuffer(groups.unique_of, dtype=np.int64) < 0)) \
             if len(groups.unique_of) else 0
         result = resolve(groups, dup_of, best, scoring.threshold)
@@ -278,9 +287,3 @@ def _report_line(g: int, text: str, result: DedupResult, twin_text: dict[int, st
         "duplicate_of": {"file": twin_file, "line": twin_line, "text": twin_text[twin]},
         "score": round(float(result.scores[g]), 6), "exact": bool(result.exact[g]),
     }, ensure_ascii=False) + "\n"
-
-
-def _default_model():
-    from siamese_text.model.siamese import SiameseModel
-
-    return SiameseModel.load()

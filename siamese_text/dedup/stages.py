@@ -23,7 +23,7 @@ import numpy as np
 
 from siamese_text.dedup.index import IndexConfig, Scoring, VectorIndex
 from siamese_text.text.tokenizer import normalize
-from siamese_text.dedup.workers import encode_chunks
+from siamese_text.dedup.workers import available_cpus, encode_chunks
 from siamese_text.model.siamese import SiameseModel
 
 
@@ -36,8 +36,9 @@ class DedupConfig:
     batch_size: int = 256  # texts per encoder forward pass
     chunk_size: int = 8192  # texts per encode call (bounds the tokenizer's memory)
     search_chunk: int = 4096  # queries per index search call
-    threads: int = 0  # torch and faiss threads while deduplicating; 0 leaves them as they are
-    workers: int = 1  # processes that encode at once (each on one thread); see workers.py
+    threads: int = 1  # BLAS and faiss threads while deduplicating (0 leaves them as they are); one is
+    # often fastest on a busy machine
+    workers: int = 0  # processes that encode at once, one thread each (0 = the CPUs this process may use)
     min_parallel: int = 5000  # fewer distinct texts than this are encoded in-process
     index: IndexConfig = field(default_factory=IndexConfig)
 
@@ -133,7 +134,7 @@ def embed(texts: Sequence[str], encoder, scoring: Scoring, config: DedupConfig |
     """Stage 2: prepared embeddings of the (unique) texts, in chunks of similar length. -> (U, D)"""
     config = config or DedupConfig()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    workers = config.workers if len(texts) >= config.min_parallel else 1
+    workers = available_cpus(config.workers) if len(texts) >= config.min_parallel else 1
     size = config.chunk_size if workers <= 1 else \
         min(config.chunk_size, max(256, -(-len(texts) // (8 * workers))))  # small chunks balance the workers
     pieces = [order[s : s + size] for s in range(0, len(order), size)]

@@ -10,6 +10,7 @@ encoder that can be neither runs in the calling process.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import sys
 import tempfile
@@ -45,6 +46,16 @@ def threads(n: int):
         if torch:
             torch.set_num_threads(before_torch)
         faiss.omp_set_num_threads(before_faiss)
+
+
+def available_cpus(workers: int = 0) -> int:
+    """`workers`, or for 0 the CPUs this process may run on (its affinity, not the machine's count)."""
+    if workers > 0:
+        return workers
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def encode(encoder, texts: list[str], batch_size: int) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 
 from siamese_text.model.calibration import best_threshold
 from siamese_text.corpora.pairs import Pair
+from siamese_text.extras import require
 
 _EPS = 1e-15  # probabilities are clipped to [eps, 1 - eps] for the log loss
 
@@ -110,8 +111,8 @@ def binary_metrics(labels, probs, threshold: float) -> dict[str, Any]:
         best_f1 (at the accuracy-maximising threshold on these pairs); roc_auc, average_precision,
         log_loss, brier, ece. Ranking metrics are NaN when only one class is present.
     """
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
+    sk = require("sklearn.metrics", "sklearn", "evaluation")
+    average_precision_score, roc_auc_score = sk.average_precision_score, sk.roc_auc_score
     y = np.asarray(labels).astype(int)
     p = np.asarray(probs, dtype=np.float64)
     both = len(np.unique(y)) == 2
@@ -131,7 +132,8 @@ def binary_metrics(labels, probs, threshold: float) -> dict[str, Any]:
 
 def graded_metrics(scores, probs) -> dict[str, float]:
     """Pearson and Spearman correlation between gold scores and predicted probabilities."""
-    from scipy.stats import pearsonr, spearmanr
+    stats = require("scipy.stats", "sklearn", "evaluation on graded scores")  # SciPy comes with scikit-learn
+    pearsonr, spearmanr = stats.pearsonr, stats.spearmanr
 
     s, p = np.asarray(scores, np.float64), np.asarray(probs, np.float64)
     if len(s) < 2 or np.ptp(s) == 0 or np.ptp(p) == 0:

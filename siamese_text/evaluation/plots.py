@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from siamese_text.errors import SiameseTextError
+from siamese_text.extras import require
 from siamese_text.evaluation.metrics import Scored, reliability
 
 GENUINE, IMPOSTOR = "#1b7837", "#c2185b"  # green / magenta: distinguishable with red-green blindness
@@ -18,10 +19,7 @@ FILES = ("roc.png", "precision_recall.png", "energy_histogram.png", "reliability
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise SiameseTextError("--report needs matplotlib: pip install 'siamese-text[report]'") from None
+    matplotlib = require("matplotlib", "report", "--report")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
@@ -44,9 +42,10 @@ def write_report(scored: Scored, folder: str | Path, title: str = "") -> list[Pa
         scored: the evaluation (labels, probabilities, energies, stored threshold).
         title: shown above each plot, e.g. the data file's name.
     """
-    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
-
     plt = _pyplot()
+    sk = require("sklearn.metrics", "sklearn", "--report")
+    average_precision_score, precision_recall_curve = sk.average_precision_score, sk.precision_recall_curve
+    roc_auc_score, roc_curve = sk.roc_auc_score, sk.roc_curve
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     y, p, thr = scored.labels, scored.probabilities, scored.threshold

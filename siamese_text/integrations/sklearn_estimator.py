@@ -11,8 +11,13 @@ the larger one (in sorted order: 1, True, "same"...) means "the two texts mean t
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted, check_random_state
+
+from siamese_text.extras import require
+from siamese_text.model.folder import EncoderConfig
+
+require("sklearn", "sklearn")  # without scikit-learn: one line naming `pip install 'siamese-text[sklearn]'`
+from sklearn.base import BaseEstimator, ClassifierMixin  # noqa: E402
+from sklearn.utils.validation import check_is_fitted, check_random_state  # noqa: E402
 
 _EPS = 1e-12  # keeps the log-odds finite at probabilities 0 and 1
 
@@ -31,7 +36,10 @@ class SiameseClassifier(ClassifierMixin, BaseEstimator):
         loss, energy, margin, epochs, batch_size, lr, patience, calibration: training
             (see TrainConfig).
         validation_fraction: share of the pairs held out inside `fit`.
-        random_state: seed of the split and the training (None = a fresh seed each fit).
+        random_state: seed of the split and the training. An int (or a RandomState) makes `fit`
+            reproducible and leaves every global generator alone: training draws from its own
+            generators (see `Trainer.fit`). None follows scikit-learn's convention: one seed is
+            drawn from NumPy's global generator.
 
     Attributes:
         model_: the trained SiameseModel (use it for encode / similarity / most_similar).
@@ -42,7 +50,7 @@ class SiameseClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, embedding_dim: int = 64, hidden_size: int = 64, num_layers: int = 1,
-                 pooling: str = "max", dropout: float = 0.1, subword_buckets: int = 4096,
+                 pooling: str = "max", dropout: float = 0.1, subword_buckets: int = EncoderConfig.subword_buckets,
                  max_tokens: int = 64, loss: str = "contrastive", energy: str = "cosine",
                  margin: float = 0.5, epochs: int = 5, batch_size: int = 64, lr: float = 2e-3,
                  patience: int = 2, calibration: str = "platt", validation_fraction: float = 0.2,
@@ -68,6 +76,7 @@ class SiameseClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y) -> SiameseClassifier:
         """Train on text pairs X (n, 2) with labels y (n,); returns self."""
         from siamese_text.corpora.pairs import Pair
+        from siamese_text.training.batches import global_random_state_kept
         from siamese_text.training.trainer import TrainConfig, Trainer
 
         texts = check_pairs(X)
@@ -82,7 +91,8 @@ class SiameseClassifier(ClassifierMixin, BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         labels = (y == classes[1]).astype(int)
         pairs = [Pair(str(a), str(b), int(label)) for (a, b), label in zip(texts, labels)]
-        train, valid = self._split(pairs, labels, seed)
+        with global_random_state_kept():  # what scikit-learn's first import of model_selection draws
+            train, valid = self._split(pairs, labels, seed)
         config = TrainConfig(loss=self.loss, energy=self.energy, margin=self.margin, epochs=self.epochs,
                              batch_size=self.batch_size, lr=self.lr, patience=self.patience, seed=seed,
                              calibration=self.calibration)

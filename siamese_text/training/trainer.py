@@ -19,14 +19,17 @@ import torch
 from siamese_text.model.calibration import best_threshold, fit_calibration
 from siamese_text.training.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, rng_from_json, rng_to_json, save_checkpoint
 from siamese_text.training.distributed import Distributed
-from siamese_text.model.torch_encoder import Encoder, EncoderConfig
+from siamese_text.model.folder import EncoderConfig
+from siamese_text.model.torch_encoder import Encoder
 from siamese_text.model.energy import Energy, energy_fn
 from siamese_text.errors import SiameseTextError
+from siamese_text.extras import require
 from siamese_text.text.features import Features, collate, drop_words
 from siamese_text.training.losses import Loss, contrastive_loss, online_contrastive_loss, triplet_loss
 from siamese_text.model.siamese import SiameseModel
-from siamese_text.training.batches import length_batches, mine_triplets, seed_everything  # noqa: F401  (re-exported)
+from siamese_text.training.batches import length_batches, private_random_state  # noqa: F401  (re-exported)
 from siamese_text.training.interrupt import CtrlC
+from siamese_text.corpora.mining import mine_triplets
 from siamese_text.corpora.pairs import Pair, Triplet
 from siamese_text.text.tokenizer import Tokenizer, TokenizerConfig
 from siamese_text.text.vocab import Vocab
@@ -109,7 +112,7 @@ class Trainer:
         if ckpt is not None:
             vocab, enc_config = ckpt.vocab, EncoderConfig(**ckpt.state["encoder"])
         elif init is not None:
-            vocab, enc_config = init.vocab, init.encoder.config
+            vocab, enc_config = init.vocab, init.encoder_config
         else:
             vocab = Vocab.build((self.tokenizer(t) for t in dict.fromkeys(train_texts)),
                                 min_freq=c.min_freq, max_size=c.max_vocab)
@@ -122,7 +125,7 @@ class Trainer:
             enc_config = EncoderConfig(vocab_size=len(vocab), **options)
         encoder = Encoder(enc_config)
         if ckpt is None and init is not None:
-            encoder.load_state_dict(init.encoder.state_dict())
+            encoder.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in init.weights.items()})
         elif ckpt is None and c.embeddings:
             from siamese_text.training.word_vectors import initialise_embedding
 
@@ -157,14 +160,19 @@ class Trainer:
             threshold and validation metrics in `meta`.
         Raises:
             TrainingInterrupted: on Ctrl-C, after saving a checkpoint (when checkpoint_dir is set).
+
+        The run draws from its own seeded generators; the caller's random state and thread count
+        are as they were when it returns.
         """
-        from sklearn.metrics import roc_auc_score
+        with private_random_state(self.config.seed, self.config.threads):
+            return self._fit(train_pairs, valid_pairs, trained_on, init)
+
+    def _fit(self, train_pairs: Sequence[Pair], valid_pairs: Sequence[Pair], trained_on: str,
+             init: SiameseModel | None) -> SiameseModel:
+        roc_auc_score = require("sklearn.metrics", "train").roc_auc_score
 
         c = self.config
         dist = Distributed.from_environment()
-        seed_everything(c.seed)
-        if c.threads:
-            torch.set_num_threads(c.threads)
         train_pairs = [p for p in train_pairs if p.label in (0, 1)]
         valid_pairs = [p for p in valid_pairs if p.label in (0, 1)]
         if not train_pairs or len({p.label for p in valid_pairs}) < 2:
@@ -174,7 +182,8 @@ class Trainer:
         fingerprint = _fingerprint(train_pairs)
         ckpt = self._load_checkpoint(fingerprint)
         vocab, encoder = self._build(train_texts, init, ckpt)
-        model = SiameseModel(encoder, vocab, c.energy, tokenizer_config=self.tokenizer.config)
+        # the live module on the torch backend: validation sees the current weights (threads=0: keep c.threads)
+        model = SiameseModel(encoder, vocab, c.energy, tokenizer_config=self.tokenizer.config, threads=0)
         cache: dict[str, Features] = {}
         todo = list(dict.fromkeys(train_texts + [t for p in valid_pairs for t in (p.a, p.b)]))
         cache.update(zip(todo, model.featurizer(todo)))
@@ -291,12 +300,13 @@ class Trainer:
                     break
         encoder.load_state_dict(best_state)
         encoder.eval()
-        return self.calibrate(model, valid_pairs, trained_on=trained_on, best_epoch=best_epoch)
+        model = self.calibrate(model, valid_pairs, trained_on=trained_on, best_epoch=best_epoch)
+        return model.with_backend("numpy", threads=1)  # what `SiameseModel.load` gives
 
     def calibrate(self, model: SiameseModel, valid_pairs: Sequence[Pair], trained_on: str = "",
                   best_epoch: int = 0) -> SiameseModel:
         """Fit the calibration and the threshold on held-out pairs and record provenance."""
-        from sklearn.metrics import roc_auc_score
+        roc_auc_score = require("sklearn.metrics", "train").roc_auc_score
 
         energies = model.energies([p.a for p in valid_pairs], [p.b for p in valid_pairs])
         labels = np.array([p.label for p in valid_pairs], dtype=int)

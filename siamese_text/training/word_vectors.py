@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from siamese_text.corpora.lines import iter_lines
 from siamese_text.errors import SiameseTextError
 from siamese_text.text.vocab import Vocab
 
@@ -42,23 +43,11 @@ def _is_header(parts: list[str]) -> bool:
 
 
 def _lines(path: Path):
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise SiameseTextError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SiameseTextError(f"{path}: is a folder, not a word-vector file") from None
-    with fh:
-        for number, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise SiameseTextError(f"{path}:{number}: not valid UTF-8") from None
-            if number == 1:
-                line = line.lstrip("\ufeff")
-            parts = line.rstrip("\r\n").rstrip(" ").split(" ")
-            if parts != [""]:
-                yield number, parts
+    """(line number, space-separated parts) of each non-blank line (see `lines.iter_lines`)."""
+    for number, line, _ in iter_lines(path):
+        parts = line.rstrip(" ").split(" ")
+        if parts != [""]:
+            yield number, parts
 
 
 def read_word_vectors(path: str | Path, wanted: set[str] | None = None) -> WordVectors:

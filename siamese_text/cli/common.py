@@ -1,0 +1,89 @@
+"""What the commands share: option types, the model loader, one-line errors.
+
+Every user mistake ends as one line on stderr ("error: ...") and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from siamese_text.corpora.formats import CorpusFormat
+
+ModelOption = Annotated[
+    Optional[Path],
+    typer.Option("--model", "-m", help="Model folder (default: the bundled model).", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per result.")]
+
+# How `train`, `evaluate` and `distill` read labelled pairs: the same options, one reader (corpora/labelled.py).
+FormatOption = Annotated[CorpusFormat, typer.Option("--format", help="Layout of DATA (see corpora/ for each; "
+                                                    "graded corpora are cut at --binarize).")]
+TextAOption = Annotated[Optional[str], typer.Option("--text-a", help="Column of the first text (tsv with a "
+                        "header, csv, jsonl).", show_default=False)]
+TextBOption = Annotated[Optional[str], typer.Option("--text-b", help="Column of the second text.",
+                        show_default=False)]
+LabelOption = Annotated[Optional[str], typer.Option("--label", help="Column of the label.", show_default=False)]
+SplitOption = Annotated[Optional[str], typer.Option(help="Only rows of this split (SICK: TRAIN, TRIAL, TEST).",
+                        show_default=False)]
+BinarizeOption = Annotated[Optional[float], typer.Option(help="Graded corpora: gold score >= this counts as the "
+                           "same meaning (default: 4.0 for stsb and sick-relatedness).", show_default=False)]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one line to stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn the errors a user can cause into one line and exit code 1 (130 on Ctrl-C)."""
+    from siamese_text.errors import SiameseTextError
+
+    try:
+        yield
+    except SiameseTextError as exc:
+        raise fail(str(exc)) from None
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise fail(f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+    except MemoryError:
+        raise fail("out of memory") from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+
+
+def load_model(path: Optional[Path]):
+    """The model folder `path` (None: the bundled model), on the NumPy forward pass."""
+    from siamese_text.model.siamese import SiameseModel
+
+    return SiameseModel.load(path)
+
+
+def pair_source(data: Path, fmt: CorpusFormat, text_a: Optional[str], text_b: Optional[str],
+                label: Optional[str], split: Optional[str], binarize: Optional[float]):
+    """The labelled-pairs options gathered for the library's reader."""
+    from siamese_text.corpora.labelled import PairSource
+
+    return PairSource(data, fmt.value, text_a, text_b, label, split, binarize)
+
+
+def skipped(lines: list[int]) -> None:
+    """Say which lines of a corpus were left out for an empty text."""
+    if lines:
+        shown = ", ".join(map(str, lines[:5])) + (" ..." if len(lines) > 5 else "")
+        note(f"skipped {len(lines)} pair(s) with an empty text (line {shown})")
+
+
+def command_line() -> str:
+    """The command as typed, for a model's provenance."""
+    return "siamese-text " + " ".join(sys.argv[1:]) if sys.argv[1:] else "siamese-text"
+
+
+def note(message: str) -> None:
+    """A line for the user on stderr (stdout carries only results)."""
+    typer.echo(message, err=True)

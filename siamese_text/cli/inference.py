@@ -1,0 +1,110 @@
+"""Commands for using a model: score, embed, info. Light: NumPy only, no torch or spaCy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from siamese_text.cli.common import JsonOption, ModelOption, fail, load_model, note, user_errors
+from siamese_text.corpora.pairs import PairFormat
+from siamese_text.evaluation.pair_stream import BATCH_SIZE, PairStream, score_pair
+
+
+def score(
+    text_a: Annotated[Optional[str], typer.Argument(help="First text.", show_default=False)] = None,
+    text_b: Annotated[Optional[str], typer.Argument(help="Second text.", show_default=False)] = None,
+    pairs: Annotated[Optional[Path], typer.Option("--pairs", help="Score every pair of a TSV file "
+                     "(text_a<TAB>text_b[<TAB>label]); '-' reads stdin.", show_default=False)] = None,
+    fmt: Annotated[PairFormat, typer.Option("--format", help="Layout of --pairs.")] = PairFormat.tsv,
+    model: ModelOption = None,
+    as_json: JsonOption = False,
+    batch_size: Annotated[int, typer.Option(help="Pairs scored together with --pairs.", min=1)] = BATCH_SIZE,
+) -> None:
+    """Probability that two texts mean the same thing, the verdict and the raw energy.
+
+    With --pairs, streams a file and writes one line per pair (TSV: probability, verdict,
+    energy[, label]; or JSON lines with --json).
+    """
+    with user_errors():
+        if pairs is None:
+            if text_a is None or text_b is None:
+                raise fail("give two texts, or --pairs FILE", 2)
+            s = score_pair(load_model(model), text_a, text_b)
+            if as_json:
+                typer.echo(json.dumps(s.to_dict()))
+            else:
+                verdict = "same meaning" if s.duplicate else "different meaning"
+                typer.echo(f"probability {s.probability:.4f}  {verdict}  "
+                           f"(energy {s.energy:.4f}, threshold {s.threshold:.4f})")
+            return
+        if text_a is not None:
+            raise fail("give either two texts or --pairs, not both", 2)
+        stream = PairStream(load_model(model), pairs, fmt, batch_size)
+        for s in stream:
+            if as_json:
+                typer.echo(json.dumps(s.to_dict()))
+            else:
+                row = [f"{s.probability:.6f}", str(int(s.duplicate)), f"{s.energy:.6f}"]
+                typer.echo("\t".join(row + ([str(s.label)] if s.label is not None else [])))
+        if stream.labelled:
+            note(f"{stream.pairs} pairs scored; accuracy on the {stream.labelled} labelled ones: "
+                 f"{stream.accuracy:.4f}")
+
+
+def embed(
+    source: Annotated[Path, typer.Argument(help="Text file, one text per line ('-' reads stdin).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the (N, D) float32 .npy array.")],
+    model: ModelOption = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Texts per forward pass [default: the model's, "
+                          "128].", min=1, show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+) -> None:
+    """Write the embedding of every line of a text file to a .npy file (row i = line i).
+
+    Runs on the NumPy forward pass (no torch import).
+    """
+    from siamese_text.dedup.collection import embed_file
+
+    with user_errors():
+        rows, dim = embed_file(source, out, model_path=model, batch_size=batch_size, overwrite=overwrite)
+        note(f"wrote {rows} x {dim} embeddings to {out}")
+
+
+def info(
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print config.json as it is.")] = False,
+) -> None:
+    """Show the model card: what the model is, what it was trained on, how well it did."""
+    from siamese_text.model.folder import DEFAULT_MODEL_DIR, read_config
+
+    with user_errors():
+        path = model or DEFAULT_MODEL_DIR
+        m = load_model(path)  # full load: a card is shown only for a model that loads
+        config = read_config(Path(path))
+        if as_json:
+            typer.echo(json.dumps(config, indent=2))
+            return
+        enc, meta, cal = config["encoder"], config.get("meta", {}), config["calibration"]
+        subwords = f"hashed n-grams {enc['subword_buckets']} buckets" if enc["subword_buckets"] else "no subwords"
+        lines = [
+            f"model        {path}",
+            f"encoder      BiLSTM {enc['num_layers']} layer(s) x {enc['hidden_size']} hidden, "
+            f"{enc['embedding_dim']}-d embeddings, {enc['pooling']} pooling, {subwords}",
+            f"parameters   {sum(w.size for w in m.weights.values()):,}; vocabulary {enc['vocab_size']:,} tokens; "
+            f"vector {m.dim}-d",
+            f"energy       {config['energy']}; calibration {cal['method']} ({cal.get('fitted_on', '')}); "
+            f"threshold {config['threshold']:.4f}",
+            f"trained on   {meta.get('trained_on', 'unknown')}",
+        ]
+        for key in ("validation", "test"):
+            if key in meta:
+                nums = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in meta[key].items())
+                lines.append(f"{key:<12} {nums}")
+        if "command" in meta:
+            lines.append(f"rebuild with {meta['command']}")
+        lines.append(f"versions     siamese-text {config.get('siamese_text_version')}, "
+                     f"torch {config.get('torch_version')}")
+        typer.echo("\n".join(lines))
