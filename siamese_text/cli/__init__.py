@@ -2,53 +2,63 @@
 
 Commands are grouped by audience: inference.py (score, embed, info), dedup.py (dedup, index,
 search), evaluation.py (evaluate), training.py (train, distill); common.py holds what they share.
-training.py imports torch (its option defaults are the training configs'), so it is loaded only
-when `train` or `distill` is named, or `--help` lists them: `score` never waits for torch, and
-without torch those two commands end with one line naming the extra that brings it.
+Each module is imported only when one of its commands is named (or `--help` lists them all):
+`score` never waits for dedup's, evaluation's or training's imports, and without torch `train`
+and `distill` end with one line naming the extra that brings it.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 from typer.core import TyperGroup
 
-from siamese_text.cli import dedup, evaluation, inference
 from siamese_text.cli.common import fail
 from siamese_text.extras import MissingExtra
 
-ORDER = ("score", "embed", "info", "train", "evaluate", "dedup", "index", "search", "distill")  # as --help lists
-TRAINING = ("train", "distill")
+# command -> the module of cli/ that holds it; a module is imported when one of its commands is
+# named (or `--help` lists them all), so `score` imports neither dedup, evaluation nor torch.
+COMMANDS = {"score": "inference", "embed": "inference", "info": "inference", "train": "training",
+            "evaluate": "evaluation", "dedup": "dedup", "index": "dedup", "search": "dedup",
+            "distill": "training"}  # in the order --help lists them
+
+
+def _main() -> None:
+    """Decide whether two texts mean the same thing (a Siamese BiLSTM)."""
 
 
 class _Commands(TyperGroup):
-    """The commands, the training ones loaded on first use."""
+    """The commands, each module loaded on first use."""
 
     def list_commands(self, ctx) -> list[str]:
-        return list(ORDER)
+        return list(COMMANDS)
 
     def get_command(self, ctx, cmd_name: str):
-        if cmd_name in TRAINING and cmd_name not in self.commands:
-            self.commands.update(typer.main.get_command(_training()).commands)
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            self.commands.update(typer.main.get_command(_load(COMMANDS[cmd_name])).commands)
         return super().get_command(ctx, cmd_name)
 
 
-def _training() -> typer.Typer:
-    """train and distill, or, without their extra, two commands that say which pip install brings it."""
+def _load(module_name: str) -> typer.Typer:
+    """The commands of one cli module, or, without their extra, commands that say which pip install brings it."""
+    names = [name for name, where in COMMANDS.items() if where == module_name]
     sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    sub.callback()(_main)  # a group even when the module holds one command
     try:
-        from siamese_text.cli import training
-    except MissingExtra as exc:  # training needs torch: pip install ...
+        module = importlib.import_module(f"siamese_text.cli.{module_name}")
+    except MissingExtra as exc:  # e.g. training needs torch: pip install ...
         message = str(exc)
 
         def missing(ctx: typer.Context) -> None:
             raise fail(message)
 
-        for name in TRAINING:
+        for name in names:
             sub.command(name, help=message, add_help_option=False,
                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(missing)
         return sub
-    for command in (training.train, training.distill):
-        sub.command()(command)
+    for name in names:
+        sub.command()(getattr(module, name))
     return sub
 
 
@@ -60,8 +70,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Decide whether two texts mean the same thing (a Siamese BiLSTM).",
 )
-for _command in (inference.score, inference.embed, inference.info, evaluation.evaluate, dedup.dedup, dedup.index,
-                 dedup.search):
-    app.command()(_command)
+
+
+app.callback()(_main)
+
 
 __all__ = ["app"]

@@ -12,27 +12,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from siamese_text.corpora.formats import CorpusFormat
-
 ModelOption = Annotated[
     Optional[Path],
     typer.Option("--model", "-m", help="Model folder (default: the bundled model).", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per result.")]
-
-# How `train`, `evaluate` and `distill` read labelled pairs: the same options, one reader (corpora/labelled.py).
-FormatOption = Annotated[CorpusFormat, typer.Option("--format", help="Layout of DATA (see corpora/ for each; "
-                                                    "graded corpora are cut at --binarize).")]
-TextAOption = Annotated[Optional[str], typer.Option("--text-a", help="Column of the first text (tsv with a "
-                        "header, csv, jsonl).", show_default=False)]
-TextBOption = Annotated[Optional[str], typer.Option("--text-b", help="Column of the second text.",
-                        show_default=False)]
-LabelOption = Annotated[Optional[str], typer.Option("--label", help="Column of the label.", show_default=False)]
-SplitOption = Annotated[Optional[str], typer.Option(help="Only rows of this split (SICK: TRAIN, TRIAL, TEST).",
-                        show_default=False)]
-BinarizeOption = Annotated[Optional[float], typer.Option(help="Graded corpora: gold score >= this counts as the "
-                           "same meaning (default: 4.0 for stsb and sick-relatedness).", show_default=False)]
-
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""

@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from siamese_text.cli.common import (BinarizeOption, FormatOption, LabelOption, ModelOption, SplitOption,
-                                     TextAOption, TextBOption, load_model, note, pair_source, skipped,
-                                     user_errors)
+from siamese_text.cli.common import ModelOption, load_model, note, pair_source, skipped, user_errors
+from siamese_text.cli.corpus_options import (BinarizeOption, FormatOption, LabelOption, SplitOption, TextAOption,
+                                              TextBOption)
 from siamese_text.corpora.formats import CorpusFormat
 from siamese_text.evaluation.run import BATCH_SIZE
 

@@ -12,8 +12,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from siamese_text.cli.common import (BinarizeOption, FormatOption, LabelOption, SplitOption, TextAOption,
-                                     TextBOption, command_line, fail, note, pair_source, skipped, user_errors)
+from siamese_text.cli.common import command_line, fail, note, pair_source, skipped, user_errors
+from siamese_text.cli.corpus_options import (BinarizeOption, FormatOption, LabelOption, SplitOption, TextAOption,
+                                              TextBOption)
 from siamese_text.corpora.formats import CorpusFormat
 from siamese_text.corpora.splits import SplitConfig
 from siamese_text.model.energy import Energy

@@ -61,26 +61,22 @@ def implied_pairs(pairs: Sequence[Pair], max_per_pair: int = 4, seed: int = 0) -
         out.append(Pair(a, b, label))
         return True
 
-    for gid in sorted(members):
-        group = members[gid]
-        candidates = [(group[i], group[j]) for i in range(len(group)) for j in range(i + 1, len(group))]
+    def add_some(candidates: list[tuple[str, str]], label: int) -> None:
+        """Up to max_per_pair new pairs from `candidates`, in a seeded random order."""
         rng.shuffle(candidates)
         made = 0
         for a, b in candidates:
             if made >= max_per_pair:
                 break
-            made += add(a, b, 1)
-    for p in pairs:
-        if p.label != 0:
-            continue
-        ga, gb = members[component[normalize(p.a)]], members[component[normalize(p.b)]]
-        candidates = [(x, y) for x in ga for y in gb]
-        rng.shuffle(candidates)
-        made = 0
-        for x, y in candidates:
-            if made >= max_per_pair:
-                break
-            made += add(x, y, 0)
+            made += add(a, b, label)
+
+    for gid in sorted(members):  # genuine: two members of one duplicate group
+        group = members[gid]
+        add_some([(group[i], group[j]) for i in range(len(group)) for j in range(i + 1, len(group))], 1)
+    for p in pairs:  # impostor: a member of each side of a labelled impostor pair
+        if p.label == 0:
+            ga, gb = members[component[normalize(p.a)]], members[component[normalize(p.b)]]
+            add_some([(x, y) for x in ga for y in gb], 0)
     return out
 
 
