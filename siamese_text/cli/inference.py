@@ -87,24 +87,6 @@ def info(
         if as_json:
             typer.echo(json.dumps(config, indent=2))
             return
-        enc, meta, cal = config["encoder"], config.get("meta", {}), config["calibration"]
-        subwords = f"hashed n-grams {enc['subword_buckets']} buckets" if enc["subword_buckets"] else "no subwords"
-        lines = [
-            f"model        {path}",
-            f"encoder      BiLSTM {enc['num_layers']} layer(s) x {enc['hidden_size']} hidden, "
-            f"{enc['embedding_dim']}-d embeddings, {enc['pooling']} pooling, {subwords}",
-            f"parameters   {sum(w.size for w in m.weights.values()):,}; vocabulary {enc['vocab_size']:,} tokens; "
-            f"vector {m.dim}-d",
-            f"energy       {config['energy']}; calibration {cal['method']} ({cal.get('fitted_on', '')}); "
-            f"threshold {config['threshold']:.4f}",
-            f"trained on   {meta.get('trained_on', 'unknown')}",
-        ]
-        for key in ("validation", "test"):
-            if key in meta:
-                nums = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in meta[key].items())
-                lines.append(f"{key:<12} {nums}")
-        if "command" in meta:
-            lines.append(f"rebuild with {meta['command']}")
-        lines.append(f"versions     siamese-text {config.get('siamese_text_version')}, "
-                     f"torch {config.get('torch_version')}")
-        typer.echo("\n".join(lines))
+        rows = [("model", str(path)), *m.card(),
+                ("versions", f"siamese-text {config.get('siamese_text_version')}, torch {config.get('torch_version')}")]
+        typer.echo("\n".join(f"{name:<12} {text}" for name, text in rows))

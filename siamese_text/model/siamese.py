@@ -237,6 +237,27 @@ class SiameseModel:
 
         return threadpool_limits(limits=self.threads, user_api="blas")
 
+    def card(self) -> list[tuple[str, str]]:
+        """What the model is, what it learnt from and how well it did: (field, text) rows, for `info`."""
+        c, meta, cal = self.encoder_config, self.meta, self.calibration
+        subwords = f"hashed n-grams {c.subword_buckets} buckets" if c.subword_buckets else "no subwords"
+        rows = [
+            ("encoder", f"BiLSTM {c.num_layers} layer(s) x {c.hidden_size} hidden, {c.embedding_dim}-d embeddings, "
+                        f"{c.pooling} pooling, {subwords}"),
+            ("parameters", f"{sum(w.size for w in self.weights.values()):,}; vocabulary {c.vocab_size:,} tokens; "
+                           f"vector {self.dim}-d"),
+            ("energy", f"{self.energy.value}; calibration {cal.method} ({cal.fitted_on}); "
+                       f"threshold {self.threshold:.4f}"),
+            ("trained on", str(meta.get("trained_on", "unknown"))),
+        ]
+        for key in ("validation", "test"):
+            if isinstance(meta.get(key), dict):
+                rows.append((key, ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                            for k, v in meta[key].items())))
+        if "command" in meta:
+            rows.append(("rebuild with", str(meta["command"])))
+        return rows
+
     # ----- persistence -----------------------------------------------------------------------
 
     def config_dict(self) -> dict[str, Any]:
