@@ -211,8 +211,12 @@ def test_options_that_do_not_apply_are_refused(tmp_path):
 
 
 def test_every_format_is_listed_for_the_cli():
-    from siamese_text.cli.common import CorpusFormat
+    import typing
 
+    from siamese_text.cli.corpus_options import FormatOption
+    from siamese_text.corpora.formats import CorpusFormat
+
+    assert typing.get_args(FormatOption)[0] is CorpusFormat  # the --format option offers exactly these
     assert {f.value for f in CorpusFormat} == set(FORMATS)
     assert {"quora", "kaggle", "qqp-bimpm", "sick-relatedness", "sick-entailment", "stsb", "mrpc", "paws",
             "tsv", "csv", "jsonl", "triplets"} <= set(FORMATS)
