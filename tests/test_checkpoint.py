@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from siamese_text.training.checkpoint import latest_checkpoint, load_checkpoint
+from siamese_text.training.interrupt import CtrlC
 from siamese_text.errors import SiameseTextError
 from siamese_text.training.trainer import Trainer, TrainConfig, TrainingInterrupted
 
@@ -34,19 +35,36 @@ def _same_weights(a, b):
 @pytest.mark.parametrize("average", [0.0, 0.9])
 def test_resume_after_ctrl_c_gives_the_uninterrupted_weights(tmp_path, average):
     config = TrainConfig(**{**CONFIG.__dict__, "average": average})  # the moving average is saved and resumed too
+    before = signal.getsignal(signal.SIGINT)  # Python's handler, or SIG_IGN in a background job / under nohup
     straight = Trainer(config, SMALL, progress=False, checkpoint_dir=tmp_path / "a").fit(TOY_PAIRS, TOY_PAIRS)
 
     with pytest.raises(TrainingInterrupted, match="interrupted in epoch 2 at batch 1/3; checkpoint saved"):
         Trainer(config, SMALL, progress=False, checkpoint_dir=tmp_path / "b",
                 on_epoch=_interrupt_after_epoch(1)).fit(TOY_PAIRS, TOY_PAIRS)
     assert latest_checkpoint(tmp_path / "b").name == "epoch-0001-step-000001"  # mid-epoch
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored to what it was
 
     resumed = Trainer(config, SMALL, progress=False, checkpoint_dir=tmp_path / "b", resume=True).fit(TOY_PAIRS,
                                                                                                       TOY_PAIRS)
     _same_weights(straight, resumed)
     assert [h["loss"] for h in straight.meta["history"]] == [h["loss"] for h in resumed.meta["history"]]
     assert resumed.threshold == straight.threshold
+
+
+@pytest.mark.parametrize("before", [signal.SIG_IGN, signal.SIG_DFL, signal.default_int_handler])
+def test_ctrl_c_is_caught_even_when_ignored_and_the_previous_handler_comes_back(before):
+    previous = signal.signal(signal.SIGINT, before)
+    try:
+        with CtrlC() as ctrl_c:
+            signal.raise_signal(signal.SIGINT)  # sent on purpose: caught even if SIGINT was ignored
+            assert ctrl_c.pressed
+            with pytest.raises(KeyboardInterrupt):  # a second one stops at once
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is before
+        with CtrlC(enabled=False) as ctrl_c:
+            assert signal.getsignal(signal.SIGINT) is before and not ctrl_c.pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_resume_from_an_epoch_checkpoint(tmp_path):

@@ -181,3 +181,112 @@ def test_score_leaves_the_training_commands_unloaded(tiny_dir):
     assert group.list_commands(None) == ["score", "embed", "info", "train", "evaluate", "dedup", "index", "search",
                                          "distill"]
     assert group.get_command(None, "distill").params  # loaded on demand, with its options
+
+
+def _broken_score_pair(*args, **kwargs):
+    raise RuntimeError("a bug deep in the library\nwith a second line")
+
+
+def test_an_unexpected_exception_is_one_line_naming_a_bug_and_exit_2(monkeypatch, tiny_dir):
+    import siamese_text.cli.inference as inference
+
+    monkeypatch.delenv("SIAMESE_TEXT_DEBUG", raising=False)
+    monkeypatch.setattr(inference, "score_pair", _broken_score_pair)
+    result = run("score", "a", "b", "--model", tiny_dir)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == ("error: internal error (RuntimeError: a bug deep in the library); this is a bug in "
+                             "siamese-text: rerun with --debug (or SIAMESE_TEXT_DEBUG=1) for the traceback\n")
+
+
+def test_the_debug_variable_lets_the_traceback_through(monkeypatch, tiny_dir):
+    import siamese_text.cli.inference as inference
+
+    monkeypatch.setenv("SIAMESE_TEXT_DEBUG", "1")
+    monkeypatch.setattr(inference, "score_pair", _broken_score_pair)
+    result = run("score", "a", "b", "--model", tiny_dir)
+    assert isinstance(result.exception, RuntimeError) and "a bug deep" in str(result.exception)
+    assert result.exit_code == 1 and "internal error" not in result.output  # CliRunner's code for an exception
+
+
+def test_user_mistakes_stay_exit_1_and_the_commands_own_exits_pass(monkeypatch, tmp_path):
+    monkeypatch.delenv("SIAMESE_TEXT_DEBUG", raising=False)
+    assert run("score", "a", "b", "--model", tmp_path / "nope").exit_code == 1  # a SiameseTextError
+    assert run("score", "only one").exit_code == 2 and "two texts" in run("score", "only one").stderr  # typer.Exit
+
+
+def _raise(exc):
+    def broken(*args, **kwargs):
+        raise exc
+    return broken
+
+
+@pytest.mark.parametrize("exc, named", [(KeyError("num_layers"), "KeyError: 'num_layers'"),
+                                        (TypeError("int() argument"), "TypeError: int() argument"),
+                                        (AssertionError(), "AssertionError")])
+def test_any_bug_is_one_line_with_exit_2(monkeypatch, tiny_dir, exc, named):
+    import siamese_text.cli.inference as inference
+
+    monkeypatch.delenv("SIAMESE_TEXT_DEBUG", raising=False)
+    monkeypatch.setattr(inference, "score_pair", _raise(exc))
+    result = run("score", "a", "b", "--model", tiny_dir)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and f"internal error ({named}); this is a bug in siamese-text" in \
+        result.stderr and "--debug" in result.stderr
+
+
+def test_the_debug_option_raises_the_original_exception(monkeypatch, tiny_dir):
+    import siamese_text.cli.inference as inference
+
+    monkeypatch.delenv("SIAMESE_TEXT_DEBUG", raising=False)
+    monkeypatch.setattr(inference, "score_pair", _raise(KeyError("num_layers")))
+    result = run("--debug", "score", "a", "b", "--model", tiny_dir)
+    assert type(result.exception) is KeyError and result.exception.args == ("num_layers",)
+    assert "internal error" not in result.output
+    assert run("score", "a", "b", "--model", tiny_dir).exit_code == 2  # --debug lasts one invocation
+
+
+def test_a_bug_outside_a_commands_own_guard_is_caught_at_the_edge(monkeypatch, tiny_dir):
+    import contextlib
+
+    import siamese_text.cli.inference as inference
+
+    monkeypatch.delenv("SIAMESE_TEXT_DEBUG", raising=False)
+    monkeypatch.setattr(inference, "user_errors", contextlib.nullcontext)  # as if a command forgot it
+    monkeypatch.setattr(inference, "score_pair", _raise(RuntimeError("torchrun failed")))
+    result = run("score", "a", "b", "--model", tiny_dir)
+    assert result.exit_code == 2 and result.stderr.startswith("error: internal error (RuntimeError: torchrun failed)")
+    assert result.stderr.count("\n") == 1
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, tiny_dir):
+    import siamese_text.cli.inference as inference
+
+    monkeypatch.setattr(inference, "score_pair", _raise(KeyboardInterrupt()))
+    result = run("score", "a", "b", "--model", tiny_dir)
+    assert result.exit_code == 130 and result.stderr == "error: interrupted\n"
+
+
+def test_usage_errors_stay_typers(tiny_dir):
+    result = run("score", "a", "b", "--model", tiny_dir, "--no-such-option")
+    assert result.exit_code == 2 and "No such option" in result.stderr and "internal error" not in result.stderr
+
+
+def test_the_installed_entry_prints_one_line_or_with_debug_the_traceback(tmp_path):
+    """The real process: what a user sees in the terminal, with and without --debug."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport siamese_text.cli.inference as inference\n"
+            "def broken(*args, **kwargs):\n    raise RuntimeError('a bug deep in the library')\n"
+            "inference.score_pair = broken\n"
+            "from siamese_text.cli import app\napp(prog_name='siamese-text')\n")
+    env = {k: v for k, v in os.environ.items() if k != "SIAMESE_TEXT_DEBUG"}
+    plain = subprocess.run([sys.executable, "-c", code, "score", "a", "b"], capture_output=True, text=True, env=env)
+    assert plain.returncode == 2 and plain.stdout == ""
+    assert plain.stderr.startswith("error: internal error (RuntimeError: a bug deep in the library); this is a bug")
+    assert plain.stderr.count("\n") == 1
+    debug = subprocess.run([sys.executable, "-c", code, "--debug", "score", "a", "b"], capture_output=True,
+                           text=True, env=env)
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.rstrip().endswith("RuntimeError: a bug deep in the library")

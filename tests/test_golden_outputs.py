@@ -64,4 +64,6 @@ def test_embed_vectors_are_unchanged(tmp_path):
     run("embed", str(GOLDEN / "dedup_input.txt"), "--out", str(tmp_path / "v.npy"))
     got, want = np.load(tmp_path / "v.npy"), np.load(GOLDEN / "embed.npy")
     assert got.dtype == want.dtype and got.shape == want.shape
-    np.testing.assert_array_equal(got, want)
+    # a float32 ulp or two: NumPy/BLAS builds order sums differently (seen between NumPy releases);
+    # a change of the model or the features moves vectors by far more than this
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

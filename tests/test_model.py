@@ -137,3 +137,80 @@ def test_bundled_model_prefers_the_paraphrase(bundled_model):
     assert 0.0 <= other < same <= 1.0
     meta = bundled_model.meta
     assert meta["trained_on"] and "validation" in meta and "command" in meta
+
+
+# ----- an uncalibrated model says so ---------------------------------------------------------------
+
+
+@pytest.fixture
+def uncalibrated():
+    from siamese_text.model.calibration import Calibration
+
+    model = make_tiny_model()
+    model.calibration = Calibration()  # as a hand-built or distilled model has it
+    assert not model.calibration.fitted
+    return model
+
+
+UNCALIBRATED = r"^this model's calibration was never fitted; fit it \(Trainer.calibrate\) or use energies/encode$"
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.probabilities(["how do i learn python"], ["learn python"]),
+    lambda m: m.similarity("how do i learn python", "learn python"),
+    lambda m: m.predict(["how do i learn python"], ["learn python"]),
+    lambda m: m.is_paraphrase("how do i learn python", "learn python"),
+    lambda m: m.similarity_matrix(["how do i learn python"], ["learn python", "bake bread"]),
+    lambda m: m.most_similar("how do i learn python", ["learn python", "bake bread"]),
+    lambda m: m.calibration(np.array([0.1])),  # what the CLI's score and evaluate go through
+])
+def test_an_uncalibrated_model_refuses_probabilities_in_one_line(uncalibrated, call):
+    from siamese_text.model.calibration import UncalibratedModel
+
+    with pytest.raises(UncalibratedModel, match=UNCALIBRATED) as caught:
+        call(uncalibrated)
+    assert isinstance(caught.value, SiameseTextError) and "\n" not in str(caught.value)
+
+
+def test_an_uncalibrated_model_still_gives_vectors_and_energies_and_says_so(uncalibrated, tiny_model, tmp_path):
+    import pickle
+
+    from siamese_text.model.calibration import UncalibratedModel
+
+    texts = ["how do i learn python", "learn python"]
+    np.testing.assert_array_equal(uncalibrated.encode(texts), tiny_model.encode(texts))
+    np.testing.assert_array_equal(uncalibrated.energies(texts[:1], texts[1:]), tiny_model.energies(texts[:1], texts[1:]))
+    card = dict(uncalibrated.card())
+    assert "uncalibrated" in card["energy"] and "uncalibrated" not in dict(tiny_model.card())["energy"]
+    uncalibrated.save(tmp_path / "m")  # a folder keeps saying it: `info` shows the card of the loaded model
+    loaded = SiameseModel.load(tmp_path / "m")
+    assert "uncalibrated" in dict(loaded.card())["energy"]
+    with pytest.raises(UncalibratedModel):
+        loaded.similarity(*texts)
+    again = pickle.loads(pickle.dumps(UncalibratedModel()))  # crosses worker processes intact
+    assert str(again) == str(UncalibratedModel())
+    assert 0.0 <= tiny_model.similarity(*texts) <= 1.0  # the tests' model has a (hand-set) fitted calibration
+
+
+def test_dedup_search_and_the_cli_refuse_an_uncalibrated_model(uncalibrated, tmp_path):
+    from typer.testing import CliRunner
+
+    from siamese_text.cli import app
+    from siamese_text.dedup.index import Scoring
+    from siamese_text.dedup.search import find_duplicates
+    from siamese_text.dedup.stages import dedup
+    from siamese_text.model.calibration import UncalibratedModel
+
+    texts = ["how do i learn python", "learn python", "bake bread"]
+    for call in (lambda: Scoring.for_encoder(uncalibrated), lambda: Scoring.for_encoder(uncalibrated, threshold=0.5),
+                 lambda: dedup(texts, uncalibrated), lambda: find_duplicates(texts[:1], texts[1:], uncalibrated)):
+        with pytest.raises(UncalibratedModel, match=UNCALIBRATED):  # a probability threshold would mean nothing
+            call()
+    uncalibrated.save(tmp_path / "m")
+    runner = CliRunner()
+    score = runner.invoke(app, ["score", "learn python", "bake bread", "--model", str(tmp_path / "m")])
+    assert score.exit_code == 1 and score.stdout == ""
+    assert score.stderr == "error: this model's calibration was never fitted; fit it (Trainer.calibrate) or use " \
+                           "energies/encode\n"
+    info = runner.invoke(app, ["info", "--model", str(tmp_path / "m")])
+    assert info.exit_code == 0 and "uncalibrated" in info.stdout

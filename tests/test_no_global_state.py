@@ -42,9 +42,11 @@ def _assert_same(before: dict, after: dict) -> None:
     assert after["csv"] == before["csv"], "csv.field_size_limit changed"
 
 
-@pytest.fixture
-def seeded_globals():
-    """Global generators seeded as a user's script would; their state before the call."""
+def _seed_globals():
+    """Global generators seeded as a user's script would; their state before the call.
+
+    Called in the test's body, not from a fixture: pytest-randomly reseeds the global generators
+    between a test's setup and its call, so a snapshot taken at setup would not be "before"."""
     random.seed(123)
     np.random.seed(123)
     torch.manual_seed(123)
@@ -55,19 +57,22 @@ def _other_thread_count() -> int:
     return 1 if torch.get_num_threads() != 1 else 2
 
 
-def test_trainer_fit_leaves_global_state_alone(seeded_globals):
+def test_trainer_fit_leaves_global_state_alone():
+    seeded_globals = _seed_globals()
     config = TrainConfig(epochs=2, batch_size=4, seed=5, word_dropout=0.2, threads=_other_thread_count())
     Trainer(config, SMALL, progress=False).fit(TOY_PAIRS, TOY_PAIRS)
     _assert_same(seeded_globals, _snapshot())
 
 
-def test_triplet_training_leaves_global_state_alone(seeded_globals):
+def test_triplet_training_leaves_global_state_alone():
+    seeded_globals = _seed_globals()
     config = TrainConfig(loss="triplet", epochs=1, batch_size=4, seed=5)
     Trainer(config, SMALL, progress=False).fit(TOY_PAIRS, TOY_PAIRS)
     _assert_same(seeded_globals, _snapshot())
 
 
-def test_classifier_fit_leaves_global_state_alone(seeded_globals):
+def test_classifier_fit_leaves_global_state_alone():
+    seeded_globals = _seed_globals()
     X = [[p.a, p.b] for p in TOY_PAIRS] * 2
     y = [p.label for p in TOY_PAIRS] * 2
     SiameseClassifier(embedding_dim=8, hidden_size=8, subword_buckets=0, epochs=2, batch_size=4,
@@ -75,7 +80,8 @@ def test_classifier_fit_leaves_global_state_alone(seeded_globals):
     _assert_same(seeded_globals, _snapshot())
 
 
-def test_distiller_fit_leaves_global_state_alone(seeded_globals):
+def test_distiller_fit_leaves_global_state_alone():
+    seeded_globals = _seed_globals()
     texts = sorted({t for p in TOY_PAIRS for t in (p.a, p.b)})
     targets = np.random.default_rng(0).standard_normal((len(texts), 6)).astype(np.float32)
     targets /= np.linalg.norm(targets, axis=1, keepdims=True)
@@ -96,7 +102,8 @@ def test_training_depends_on_its_seed_not_on_the_global_state():
         np.testing.assert_array_equal(v, weights[1][k], err_msg=k)
 
 
-def test_thread_count_is_restored_when_training_fails(seeded_globals):
+def test_thread_count_is_restored_when_training_fails():
+    seeded_globals = _seed_globals()
     config = TrainConfig(epochs=1, batch_size=4, threads=_other_thread_count())
     with pytest.raises(ValueError):
         Trainer(config, SMALL, progress=False).fit(TOY_PAIRS, [p for p in TOY_PAIRS if p.label == 1])

@@ -17,11 +17,15 @@ from siamese_text.model.folder import ModelFolderError, UnsupportedModel, expect
 from siamese_text.model.numpy_encoder import NumpyEncoder
 from siamese_text.model.torch_encoder import Encoder, EncoderConfig
 from siamese_text.text.features import Featurizer, collate, pad_batch
+from siamese_text.model.calibration import Calibration
 from siamese_text.model.siamese import DEFAULT_MODEL_DIR, SiameseModel
 from siamese_text.text.tokenizer import Tokenizer
 from siamese_text.text.vocab import Vocab
 
+from conftest import require_data
+
 TOKENS = ["<pad>", "<unk>", "how", "do", "i", "learn", "python", "?", "what", "is", "the", "best", "way", "not"]
+FITTED = Calibration(method="platt", a=-4.0, b=2.0, fitted_on="hand-set for tests")  # probabilities need one
 TEXTS = ["How do I learn Python?", "What is the best way to learn python?", "", "not", "zebra unicorn ?",
          "how how how do do i i learn learn python python what is is the best way ? ? ?"]
 
@@ -75,7 +79,8 @@ def test_numpy_energies_equal_torch(energy):
 @pytest.mark.parametrize("dtype", ["float32", "float16", torch.float16])
 def test_saved_folder_gives_the_same_model_on_every_backend(tmp_path, dtype):
     encoder = _tiny_encoder(1, pooling="max", subword_buckets=32)
-    model = SiameseModel(encoder, Vocab(TOKENS), "euclidean", threshold=0.3)  # the torch module, as in training
+    model = SiameseModel(encoder, Vocab(TOKENS), "euclidean", threshold=0.3,  # the torch module, as in training
+                         calibration=FITTED)
     assert model.backend == "torch"
     model.save(tmp_path / "m", dtype=dtype)
     reference = SiameseModel.load(tmp_path / "m", backend="torch")
@@ -91,8 +96,8 @@ def test_saved_folder_gives_the_same_model_on_every_backend(tmp_path, dtype):
             np.testing.assert_array_equal(fast.weights[name], value)
 
 
-@pytest.mark.skipif(not DEFAULT_MODEL_DIR.is_dir(), reason="no bundled model")
 def test_bundled_model_same_vectors_and_scores_on_numpy_and_torch():
+    require_data(DEFAULT_MODEL_DIR)
     fast = SiameseModel.load()
     reference = fast.with_backend("torch")
     texts = TEXTS + ["Is it safe to eat raw eggs?", "Why don't cats like water? :)", "https://example.com rocks",
@@ -132,7 +137,7 @@ def test_load_refuses_bad_folders(tmp_path):
 
 
 def test_loading_and_scoring_do_not_import_torch_or_spacy(tmp_path):
-    SiameseModel(_tiny_encoder(3, subword_buckets=32), Vocab(TOKENS)).save(tmp_path / "m")
+    SiameseModel(_tiny_encoder(3, subword_buckets=32), Vocab(TOKENS), calibration=FITTED).save(tmp_path / "m")
     code = (f"import sys; from siamese_text import SiameseModel; "
             f"p = SiameseModel.load({str(tmp_path / 'm')!r}).similarity('how do i learn python', 'learn python'); "
             f"assert 0 <= p <= 1; print(sorted(m for m in ('torch', 'spacy', 'sklearn') if m in sys.modules))")
@@ -140,9 +145,9 @@ def test_loading_and_scoring_do_not_import_torch_or_spacy(tmp_path):
     assert out.strip() == "[]"
 
 
-@pytest.mark.skipif(not DEFAULT_MODEL_DIR.is_dir(), reason="no bundled model")
 def test_cli_score_stays_light():
     """`siamese-text score A B` must not import torch, spaCy, scikit-learn or the spaCy component."""
+    require_data(DEFAULT_MODEL_DIR)
     code = ("import sys\nfrom siamese_text.cli import app\n"
             "sys.argv = ['siamese-text', 'score', 'How do I learn Python?', 'How can I learn Python?']\n"
             "try:\n    app(prog_name='siamese-text')\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"

@@ -10,11 +10,12 @@ and `distill` end with one line naming the extra that brings it.
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
 
-from siamese_text.cli.common import fail
+from siamese_text.cli.common import DEBUG, fail, user_errors
 from siamese_text.extras import MissingExtra
 
 # command -> the module of cli/ that holds it; a module is imported when one of its commands is
@@ -24,8 +25,15 @@ COMMANDS = {"score": "inference", "embed": "inference", "info": "inference", "tr
             "distill": "training"}  # in the order --help lists them
 
 
-def _main() -> None:
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="On an internal error (a bug, exit code 2), show its "
+                                        "traceback instead of one line (also SIAMESE_TEXT_DEBUG=1).")] = False,
+) -> None:
     """Decide whether two texts mean the same thing (a Siamese BiLSTM)."""
+
+
+def _group() -> None:
+    """The commands of one cli module."""
 
 
 class _Commands(TyperGroup):
@@ -39,12 +47,22 @@ class _Commands(TyperGroup):
             self.commands.update(typer.main.get_command(_load(COMMANDS[cmd_name])).commands)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx):
+        # the edge: what escapes a command's own user_errors (or loading it) is still one line;
+        # --debug (parsed by now) holds for this invocation only
+        token = DEBUG.set(bool(ctx.params.get("debug")))
+        try:
+            with user_errors():
+                return super().invoke(ctx)
+        finally:
+            DEBUG.reset(token)
+
 
 def _load(module_name: str) -> typer.Typer:
     """The commands of one cli module, or, without their extra, commands that say which pip install brings it."""
     names = [name for name, where in COMMANDS.items() if where == module_name]
     sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    sub.callback()(_main)  # a group even when the module holds one command
+    sub.callback()(_group)  # a group even when the module holds one command
     try:
         module = importlib.import_module(f"siamese_text.cli.{module_name}")
     except MissingExtra as exc:  # e.g. training needs torch: pip install ...

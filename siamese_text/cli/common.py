@@ -1,11 +1,14 @@
 """What the commands share: option types, the model loader, one-line errors.
 
-Every user mistake ends as one line on stderr ("error: ...") and exit code 1, never a traceback.
+Every user mistake ends as one line on stderr ("error: ...") and exit code 1, never a traceback;
+an unexpected exception (a bug) ends as one line naming it and exit code 2.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,9 +27,25 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+DEBUG_VARIABLE = "SIAMESE_TEXT_DEBUG"
+# the global --debug option, for the length of one invocation (set by the app's group in cli/__init__.py)
+DEBUG = contextvars.ContextVar("siamese_text_debug", default=False)
+# what Typer itself raises to exit or to report a usage error: Exit, Abort and click's ClickException
+# (whether Typer uses click or its own copy of it, as Typer >= 0.20 does)
+_TYPER_EXITS = (typer.Exit, typer.Abort,
+                next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"))
+
+
+def debugging() -> bool:
+    """True when the traceback of an internal error is wanted: --debug, or SIAMESE_TEXT_DEBUG=1."""
+    return DEBUG.get() or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+
+
 @contextlib.contextmanager
 def user_errors():
-    """Turn the errors a user can cause into one line and exit code 1 (130 on Ctrl-C)."""
+    """Turn the errors a user can cause into one line and exit code 1 (130 on Ctrl-C); anything
+    else is a bug of ours: one line naming it and exit code 2, or the original exception (and so
+    its traceback) with --debug or SIAMESE_TEXT_DEBUG=1."""
     from siamese_text.errors import SiameseTextError
 
     try:
@@ -39,6 +58,14 @@ def user_errors():
         raise fail("out of memory") from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
+    except _TYPER_EXITS:
+        raise  # the command's own exits and Typer's usage errors pass through
+    except Exception as exc:
+        if debugging():
+            raise
+        what = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+        raise fail(f"internal error ({what}); this is a bug in siamese-text: rerun with --debug (or "
+                   f"{DEBUG_VARIABLE}=1) for the traceback", 2) from None
 
 
 def load_model(path: Optional[Path]):

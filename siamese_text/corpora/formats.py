@@ -19,7 +19,7 @@ from enum import Enum
 from pathlib import Path
 
 from siamese_text.corpora.scan import Scan, scan_delimited, scan_jsonl
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import ArgumentError, InputFileError
 from siamese_text.extras import require
 from siamese_text.corpora.pairs import Pair, Triplet, undo_corenlp
 
@@ -117,19 +117,19 @@ def read_corpus(path: str | Path, fmt: str = "tsv", *, text_a: str | None = None
     from siamese_text.corpora.table import read_table
 
     if fmt not in LAYOUTS:
-        raise SiameseTextError(f"unknown corpus format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise ArgumentError(f"unknown corpus format {fmt!r}; expected one of {', '.join(FORMATS)}")
     lay = LAYOUTS[fmt]
     if binarize is not None and lay.kind != "graded":
-        raise SiameseTextError(f"--binarize applies to graded corpora ({', '.join(sorted(GRADED_FORMATS))}), "
+        raise ArgumentError(f"--binarize applies to graded corpora ({', '.join(sorted(GRADED_FORMATS))}), "
                                f"not {fmt}")
     where = str(path)
     overrides = {"text_a": text_a, "text_b": text_b, "label": label}
     if any(v is not None for v in overrides.values()) and fmt not in ("tsv", "csv", "jsonl"):
-        raise SiameseTextError(f"--text-a/--text-b/--label apply to the tsv, csv and jsonl formats, not {fmt}")
+        raise ArgumentError(f"--text-a/--text-b/--label apply to the tsv, csv and jsonl formats, not {fmt}")
     if fmt == "tsv" and any(v is not None for v in overrides.values()):
         lay = Layout(header="yes", text_a="", text_b="", label="")
     if split is not None and lay.split_column is None and not where.startswith("hub:"):
-        raise SiameseTextError(f"format {fmt} has no split column; split the file yourself")
+        raise ArgumentError(f"format {fmt} has no split column; split the file yourself")
     if where.startswith("hub:"):
         columns, line_of = _hub_columns(where[4:], split, overrides, cache_dir), None
         split = None
@@ -156,7 +156,7 @@ def _resolve(lay: Layout, scan: Scan, overrides: dict, where: str, require_label
         if {f.strip().lower() for f in scan.first or []} & wanted:
             scan.drop_first()
     if not len(scan.lines):
-        raise SiameseTextError(f"{where}: no data rows after the header")
+        raise InputFileError(f"{where}: no data rows after the header")
     named = lay.header == "yes" or lay.json
     spec: dict[str, object] = {}
     for role in ("text_a", "text_b", "label"):
@@ -164,7 +164,7 @@ def _resolve(lay: Layout, scan: Scan, overrides: dict, where: str, require_label
         if key == "":  # named columns: guess from the header
             key = next((n for n in _GUESS[role] if n in (scan.header or [])), None)
             if key is None and (role != "label" or require_label):
-                raise SiameseTextError(f"{where}:{scan.header_line or 1}: no {role} column (have "
+                raise InputFileError(f"{where}:{scan.header_line or 1}: no {role} column (have "
                                        f"{', '.join(scan.header or [])[:120]}); name it with "
                                        f"--{role.replace('_', '-')}")
         spec[role] = key
@@ -178,7 +178,7 @@ def _resolve(lay: Layout, scan: Scan, overrides: dict, where: str, require_label
     need = 0
     for key in spec.values():
         if isinstance(key, str) and named and key not in (scan.header or []):
-            raise SiameseTextError(f"{where}:{scan.header_line or 1}: missing column {key!r} "
+            raise InputFileError(f"{where}:{scan.header_line or 1}: missing column {key!r} "
                                    f"(have {', '.join(scan.header or [])[:120]})")
         if not lay.json and key is not None:
             need = max(need, (scan.header.index(key) if isinstance(key, str) else key) + 1)
@@ -195,12 +195,12 @@ def _hub_columns(name: str, split: str | None, overrides: dict, cache_dir: str |
     try:
         ds = datasets.load_dataset(repo, config or None, split=split or "train", cache_dir=cache_dir)
     except Exception as exc:  # noqa: BLE001 - the Hub raises many types; show one line
-        raise SiameseTextError(f"hub:{name}: could not load ({str(exc).splitlines()[0][:200]})") from None
+        raise InputFileError(f"hub:{name}: could not load ({str(exc).splitlines()[0][:200]})") from None
     out = {}
     for role in ("text_a", "text_b", "label"):
         key = overrides.get(role) or next((n for n in _GUESS[role] if n in ds.column_names), None)
         if key is None or key not in ds.column_names:
-            raise SiameseTextError(f"hub:{name}: no {role} column (have {', '.join(ds.column_names)})")
+            raise InputFileError(f"hub:{name}: no {role} column (have {', '.join(ds.column_names)})")
         out[role] = [None if v is None else str(v) for v in ds[key]]
     return out
 
@@ -219,7 +219,7 @@ def _to_corpus(columns: dict[str, list], lay: Layout, fmt: str, where: str, line
             if split is not None and s_col[i] != split:
                 continue
         if a_col[i] is None or b_col[i] is None:  # a JSON record without the key
-            raise SiameseTextError(f"{at}: missing {'text_a' if a_col[i] is None else 'text_b'}")
+            raise InputFileError(f"{at}: missing {'text_a' if a_col[i] is None else 'text_b'}")
         a, b = a_col[i], b_col[i]
         if lay.corenlp:
             a, b = undo_corenlp(a), undo_corenlp(b)
@@ -241,9 +241,9 @@ def _to_corpus(columns: dict[str, list], lay: Layout, fmt: str, where: str, line
             y = int(y >= binarize)
         corpus.pairs.append(Pair(a, b, y))
     if split is not None and split not in splits_seen:
-        raise SiameseTextError(f"{where}: no rows of split {split!r} (have {', '.join(sorted(splits_seen))})")
+        raise InputFileError(f"{where}: no rows of split {split!r} (have {', '.join(sorted(splits_seen))})")
     if not corpus.pairs:
-        raise SiameseTextError(f"{where}: no pairs in the file" + (f" for split {split}" if split else ""))
+        raise InputFileError(f"{where}: no pairs in the file" + (f" for split {split}" if split else ""))
     return corpus
 
 
@@ -251,7 +251,7 @@ def _mutual_entailment(ab, ba, at: str) -> int:
     """SICK: 1 when A entails B and B entails A (a paraphrase), else 0."""
     ab, ba = (ab or "").strip(), (ba or "").strip()
     if not (ab.startswith("A_") and ab.endswith("_B") and ba.startswith("B_") and ba.endswith("_A")):
-        raise SiameseTextError(f"{at}: entailment_AB/BA must look like A_entails_B / B_neutral_A, "
+        raise InputFileError(f"{at}: entailment_AB/BA must look like A_entails_B / B_neutral_A, "
                                f"got {ab[:20]!r} / {ba[:20]!r}")
     return int(ab == "A_entails_B" and ba == "B_entails_A")
 
@@ -261,16 +261,16 @@ def _label(value, kind: str, at: str, require: bool) -> float:
     text = "" if value is None else str(value).strip()
     if not text:
         if require:
-            raise SiameseTextError(f"{at}: the label is missing")
+            raise InputFileError(f"{at}: the label is missing")
         return float("nan")
     if kind == "binary":
         if text in ("0", "1", "0.0", "1.0", "False", "True", "false", "true"):
             return int(text in ("1", "1.0", "True", "true"))
-        raise SiameseTextError(f"{at}: label must be 0 or 1, got {text[:20]!r}")
+        raise InputFileError(f"{at}: label must be 0 or 1, got {text[:20]!r}")
     try:
         score = float(text)
     except ValueError:
         score = float("nan")
     if not math.isfinite(score):
-        raise SiameseTextError(f"{at}: score must be a number, got {text[:20]!r}")
+        raise InputFileError(f"{at}: score must be a number, got {text[:20]!r}")
     return score

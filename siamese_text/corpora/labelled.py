@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from siamese_text.corpora.formats import DEFAULT_BINARIZE, FORMATS, GRADED_FORMATS, Corpus, CorpusFormat, read_corpus
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import ArgumentError
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,10 @@ class PairSource:
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
-            raise SiameseTextError(f"unknown corpus format {self.fmt!r}; expected one of {', '.join(FORMATS)}")
+            raise ArgumentError(f"unknown corpus format {self.fmt!r}; expected one of {', '.join(FORMATS)}")
         object.__setattr__(self, "fmt", CorpusFormat(self.fmt).value)  # a plain str in messages and meta
         if self.binarize is not None and not self.graded:
-            raise SiameseTextError(f"--binarize applies to graded corpora ({', '.join(sorted(GRADED_FORMATS))}), "
+            raise ArgumentError(f"--binarize applies to graded corpora ({', '.join(sorted(GRADED_FORMATS))}), "
                                    f"not {self.fmt}")
 
     @property

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import InputFileError
 
 STDIN = "-"
 UTF8_HINT = "convert the file to UTF-8"
@@ -59,7 +59,7 @@ def iter_lines(path: str | Path, errors: str = "strict", *, max_bytes: int | Non
             chunks = iter(functools.partial(fh.readline, max_bytes + 2), b"")
         for number, raw in enumerate(chunks, start=1):
             if max_bytes is not None and _without_ending(raw) > max_bytes:
-                raise SiameseTextError(f"{where}:{number}: line longer than {max_bytes} bytes; "
+                raise InputFileError(f"{where}:{number}: line longer than {max_bytes} bytes; "
                                        "is it a text file with one record a line?")
             try:
                 text = raw.decode("utf-8", errors)
@@ -111,13 +111,13 @@ def read_whole(path: str | Path, errors: str = "strict", *, nul_ok: bool = False
 
 
 def not_utf8(where: str, exc: UnicodeDecodeError, hint: str = UTF8_HINT,
-             of: str = " of the line") -> SiameseTextError:
+             of: str = " of the line") -> InputFileError:
     """The error for bytes that are not UTF-8: `WHERE: not valid UTF-8 (byte N of the line); HINT`."""
-    return SiameseTextError(f"{where}: not valid UTF-8 (byte {exc.start + 1}{of})" + (f"; {hint}" if hint else ""))
+    return InputFileError(f"{where}: not valid UTF-8 (byte {exc.start + 1}{of})" + (f"; {hint}" if hint else ""))
 
 
-def _nul(where: str, text: str, of: str = " of the line") -> SiameseTextError:
-    return SiameseTextError(f"{where}: holds a NUL character (character {text.index(chr(0)) + 1}{of}); "
+def _nul(where: str, text: str, of: str = " of the line") -> InputFileError:
+    return InputFileError(f"{where}: holds a NUL character (character {text.index(chr(0)) + 1}{of}); "
                             "a UTF-16 or binary file? convert it to UTF-8 text")
 
 
@@ -133,8 +133,8 @@ def _open(path: str | Path, where: str):
     try:
         return open(path, "rb")
     except FileNotFoundError:
-        raise SiameseTextError(f"{where}: no such file") from None
+        raise InputFileError(f"{where}: no such file") from None
     except IsADirectoryError:
-        raise SiameseTextError(f"{where}: is a folder, not a file") from None
+        raise InputFileError(f"{where}: is a folder, not a file") from None
     except PermissionError:
-        raise SiameseTextError(f"{where}: permission denied") from None
+        raise InputFileError(f"{where}: permission denied") from None

@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 
 from siamese_text.corpora.lines import iter_lines
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import ArgumentError, InputFileError
 from siamese_text.text.tokenizer import normalize
 
 
@@ -74,7 +74,7 @@ def parse_label(value: str, where: str) -> int:
     value = value.strip()
     if value in ("0", "1"):
         return int(value)
-    raise SiameseTextError(f"{where}: label must be 0 or 1, got {value[:20]!r}")
+    raise InputFileError(f"{where}: label must be 0 or 1, got {value[:20]!r}")
 
 
 def read_pairs(path: str | Path, fmt: str = "tsv", errors: str = "strict") -> list[Pair]:
@@ -89,7 +89,7 @@ def read_pairs(path: str | Path, fmt: str = "tsv", errors: str = "strict") -> li
     """
     pairs = list(iter_pairs(path, fmt, errors=errors, need_label=True))
     if not pairs:
-        raise SiameseTextError(f"{path}: no pairs in the file")
+        raise InputFileError(f"{path}: no pairs in the file")
     return pairs
 
 
@@ -101,18 +101,18 @@ def iter_pairs(path: str | Path, fmt: str = "tsv", errors: str = "strict",
         where = f"{path}:{number}"
         if fmt == "qqp-bimpm":
             if len(fields) < 3:
-                raise SiameseTextError(f"{where}: expected label, q1, q2, id separated by tabs; got {len(fields)} field(s)")
+                raise InputFileError(f"{where}: expected label, q1, q2, id separated by tabs; got {len(fields)} field(s)")
             yield Pair(undo_corenlp(fields[1]), undo_corenlp(fields[2]), parse_label(fields[0], where))
         elif fmt == "tsv":
             if len(fields) < 2 or len(fields) > 3 or (need_label and len(fields) != 3):
                 want = "text_a, text_b, label" if need_label else "text_a, text_b and an optional label"
-                raise SiameseTextError(f"{where}: expected {want} separated by tabs; got {len(fields)} field(s)")
+                raise InputFileError(f"{where}: expected {want} separated by tabs; got {len(fields)} field(s)")
             if len(fields) == 3 and number == 1 and fields[2].strip().lower() in ("label", "is_duplicate"):
                 continue  # a header line
             label = parse_label(fields[2], where) if len(fields) == 3 else float("nan")
             yield Pair(fields[0], fields[1], label)
         else:
-            raise SiameseTextError(f"unknown pair format {fmt!r}; expected tsv or qqp-bimpm")
+            raise ArgumentError(f"unknown pair format {fmt!r}; expected tsv or qqp-bimpm")
 
 
 def text_components(pairs: Sequence[Pair], positive_only: bool = False) -> dict[str, int]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from siamese_text.corpora.lines import iter_lines
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import InputFileError
 
 MAX_LINE_BYTES = 1 << 24  # longest line (and csv field) read: 16 MB; a longer one is a FILE:LINE error
 
@@ -53,7 +53,7 @@ class Scan:
         """Raise naming the first record with fewer than `need` fields."""
         for line, width in zip(self.lines, self.widths):
             if width < need:
-                raise SiameseTextError(f"{where}:{line}: expected at least {need} tab/comma-separated "
+                raise InputFileError(f"{where}:{line}: expected at least {need} tab/comma-separated "
                                        f"fields, got {width}")
 
 
@@ -89,9 +89,9 @@ def scan_delimited(path: Path, delimiter: str, quoting: int) -> Scan:
                     scan.widths.append(len(fields))
                 start = state["line"] + 1
     except csv.Error as exc:
-        raise SiameseTextError(f"{path}:{state['line']}: malformed quoting ({exc})") from None
+        raise InputFileError(f"{path}:{state['line']}: malformed quoting ({exc})") from None
     if scan.first is None:
-        raise SiameseTextError(f"{path}: the file is empty")
+        raise InputFileError(f"{path}: the file is empty")
     return scan
 
 
@@ -105,14 +105,14 @@ def scan_jsonl(path: Path) -> Scan:
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SiameseTextError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            raise InputFileError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
-            raise SiameseTextError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+            raise InputFileError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
         keys.update(dict.fromkeys(record))
         scan.lines.append(number)
         scan.widths.append(len(record))
     if not len(scan.lines):
-        raise SiameseTextError(f"{path}: the file is empty")
+        raise InputFileError(f"{path}: the file is empty")
     scan.header = list(keys)
     scan.first = scan.header
     return scan

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from siamese_text.corpora.labelled import PairSource, read_labelled
 from siamese_text.corpora.pairs import Pair, split_pairs
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import ArgumentError
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class SplitConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.test_fraction < 1.0 or not 0.0 <= self.valid_fraction < 1.0 \
                 or self.valid_fraction + self.test_fraction >= 1.0:
-            raise SiameseTextError(f"the validation ({self.valid_fraction}) and test ({self.test_fraction}) "
+            raise ArgumentError(f"the validation ({self.valid_fraction}) and test ({self.test_fraction}) "
                                    f"fractions must lie in [0, 1) and leave some pairs for training")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from siamese_text.corpora.lines import iter_lines
 from siamese_text.corpora.scan import Scan
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import InputFileError, SiameseTextError
 from siamese_text.extras import require
 
 
@@ -66,15 +66,15 @@ def read_table(path: Path, lay, scan: Scan, spec: dict[str, object], cache_dir: 
             raise
         except Exception as exc:  # noqa: BLE001 - pandas / pyarrow raise many types; show one line
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise SiameseTextError(f"{path}: could not be parsed ({first})") from None
+            raise InputFileError(f"{path}: could not be parsed ({first})") from None
         if len(ds) != len(scan.lines):
-            raise SiameseTextError(f"{path}: parsed {len(ds)} rows but the file has {len(scan.lines)} records "
+            raise InputFileError(f"{path}: parsed {len(ds)} rows but the file has {len(scan.lines)} records "
                                    f"(mixed quoting?); check the --format")
         table = ds.with_format("arrow")
         out = {}
         for role, col in names.items():
             if col not in ds.column_names:
-                raise SiameseTextError(f"{path}: missing column {col!r}")
+                raise InputFileError(f"{path}: missing column {col!r}")
             values = table[col].to_pylist()  # one Arrow -> Python conversion, not row by row
             out[role] = values if lay.json is False else [None if v is None else str(v) for v in values]
         return out

@@ -15,7 +15,7 @@ from siamese_text.corpora.lines import read_lines
 from siamese_text.dedup.files import DecodeErrors, iter_records, open_sources
 from siamese_text.dedup.search import TextIndex
 from siamese_text.dedup.stages import DedupConfig
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import InputFileError, OutputError
 
 
 def _model(model, model_path: str | Path | None):
@@ -42,9 +42,9 @@ def embed_file(source: str | Path, out: str | Path, model=None, model_path: str 
     """
     source, out = Path(source), Path(out)
     if str(source) != "-" and source.resolve() == out.resolve():
-        raise SiameseTextError(f"{out}: refusing to write over the input")
+        raise OutputError(f"{out}: refusing to write over the input")
     if out.exists() and not overwrite:
-        raise SiameseTextError(f"{out}: already exists (pass --overwrite to replace it)")
+        raise OutputError(f"{out}: already exists (pass --overwrite to replace it)")
     texts = read_lines(source)
     vectors = _model(model, model_path).encode(texts, batch_size=batch_size)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -81,7 +81,7 @@ def index_file(source: str | Path, out: str | Path, model=None, model_path: str 
     """
     out = Path(out)
     if out.exists() and not (out.is_dir() and (overwrite or not any(out.iterdir()))):
-        raise SiameseTextError(f"{out}: already exists (pass --overwrite to replace it)")
+        raise OutputError(f"{out}: already exists (pass --overwrite to replace it)")
     with tempfile.TemporaryDirectory(prefix="siamese-index-") as spool:
         (src,) = open_sources([str(source)], Path(spool))
         texts, lines = [], []
@@ -90,7 +90,7 @@ def index_file(source: str | Path, out: str | Path, model=None, model_path: str 
                 texts.append(text)
                 lines.append(number)
     if not texts:
-        raise SiameseTextError(f"{source}: no non-blank lines to index")
+        raise InputFileError(f"{source}: no non-blank lines to index")
     index = TextIndex.build(texts, _model(model, model_path), lines=lines,
                             config=config or DedupConfig(),
                             progress=progress, model_path=model_path)

@@ -22,7 +22,7 @@ import numpy as np
 from siamese_text.dedup.index import Scoring
 from siamese_text.dedup.stages import DedupConfig, embed, partition, search_and_resolve
 from siamese_text.dedup.workers import threads
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import ArgumentError
 
 
 class Engine(Protocol):
@@ -67,5 +67,5 @@ def get_engine(engine: str | Engine = "local") -> Engine:
     if not isinstance(engine, str):
         return engine
     if engine not in ENGINES:
-        raise SiameseTextError(f"unknown dedup engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        raise ArgumentError(f"unknown dedup engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return ENGINES[engine]()

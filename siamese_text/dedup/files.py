@@ -3,18 +3,26 @@
 A record is one line (`unit="line"`, the line ending and a first-line BOM not part of its text)
 or one whole file (`unit="file"`). Inputs are read twice, never held in memory: once to hash and
 collect the distinct texts, once to copy the kept records byte for byte. Standard input ("-")
-is first spooled to a temporary file. Every output goes to a temporary file next to its
-destination and is renamed into place only when all of them are complete.
+is first spooled to a file in a temporary folder beside the outputs (`work_folder`).
+
+Every output goes to a temporary file beside its destination (`.NAME.tmp-*`, same file system)
+and is renamed into place only when all of them are complete. A replaced output is kept aside
+(`.NAME.old-*`, a hard link) until every rename has succeeded, so a failed rename puts back the
+outputs already replaced; a killed run leaves each output whole, old or new, and the next run
+removes its leftovers (`remove_stale_files`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -25,11 +33,13 @@ import numpy as np
 from siamese_text.dedup.engine import get_engine
 from siamese_text.dedup.stages import DedupConfig, DedupResult, ExactGroups, resolve
 from siamese_text.corpora.lines import iter_lines, read_whole
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import ArgumentError, InputFileError, OutputError
 from siamese_text.dedup.index import Scoring
+from siamese_text.model.crash_points import crash_point
 from siamese_text.model.siamese import SiameseModel
 
 STDIN_NAME = "stdin.txt"  # output name of records read from "-"
+WORK_PREFIX = ".siamese-text-work-"  # + PID-RANDOM: a run's temporary folder (the stdin spool)
 
 
 class Unit(str, Enum):
@@ -86,13 +96,16 @@ def iter_records(source: Source, unit: str, errors: str) -> Iterator[tuple[bytes
         yield raw, text
 
 
-def open_sources(paths: Sequence[str | Path], spool_dir: Path) -> list[Source]:
-    """Check every input exists; spool standard input ("-") to a file under spool_dir."""
+def open_sources(paths: Sequence[str | Path], spool_dir: Path | None) -> list[Source]:
+    """Check every input exists; spool standard input ("-") to a file under spool_dir (needed
+    only when "-" is among the paths)."""
     if sum(1 for p in paths if str(p) == "-") > 1:
-        raise SiameseTextError("standard input ('-') can be read only once")
+        raise ArgumentError("standard input ('-') can be read only once")
     sources = []
     for p in paths:
         if str(p) == "-":
+            if spool_dir is None:
+                raise ValueError("reading standard input needs a spool_dir")
             spool = spool_dir / "stdin"
             with open(spool, "wb") as fh:
                 shutil.copyfileobj(sys.stdin.buffer, fh)
@@ -100,25 +113,32 @@ def open_sources(paths: Sequence[str | Path], spool_dir: Path) -> list[Source]:
             continue
         path = Path(p)
         if not path.exists():
-            raise SiameseTextError(f"{path}: no such file")
+            raise InputFileError(f"{path}: no such file")
         if not path.is_file():
-            raise SiameseTextError(f"{path}: not a file")
+            raise InputFileError(f"{path}: not a file")
         sources.append(Source(str(path), path, path.name))
     return sources
 
 
 def plan_outputs(sources: Sequence[Source], out_dir: Path | None, report: Path | None,
                  overwrite: bool) -> list[Path]:
-    """Output paths, refusing any that would land on an input, collide, or replace a file."""
+    """Output paths, refusing any that would land on an input, collide, or replace a file.
+
+    What a killed run left beside these outputs is cleaned up first (`remove_stale_files`).
+    """
     inputs = {s.path.resolve() for s in sources}
     outputs = [out_dir / s.out_name for s in sources] if out_dir is not None else []
     if len({o.name for o in outputs}) < len(outputs):
-        raise SiameseTextError("two inputs have the same file name; their outputs would collide in --out")
-    for out in outputs + ([report] if report is not None else []):
+        raise OutputError("two inputs have the same file name; their outputs would collide in --out")
+    finals = outputs + ([report] if report is not None else [])
+    for out in finals:
         if out.resolve() in inputs or (out.exists() and any(_same(out, s.path) for s in sources)):
-            raise SiameseTextError(f"{out}: refusing to write over an input")
+            raise OutputError(f"{out}: refusing to write over an input")
+    for out in finals:
+        remove_stale_files(out)
+    for out in finals:
         if out.exists() and not overwrite:
-            raise SiameseTextError(f"{out}: already exists (pass --overwrite to replace it)")
+            raise OutputError(f"{out}: already exists (pass --overwrite to replace it)")
     return outputs
 
 
@@ -148,11 +168,12 @@ def dedup_files(paths: Sequence[str | Path], out_dir: Path | None = None, report
     scoring = Scoring.for_encoder(encoder, threshold)
     tokenizer_config = getattr(getattr(encoder, "tokenizer", None), "config", None)
     max_chars = getattr(tokenizer_config, "max_chars", 20_000)  # only this much of a text is embedded
-    with tempfile.TemporaryDirectory(prefix="siamese-dedup-") as spool:
-        sources = open_sources(paths, Path(spool))
-        if out_dir is not None:
-            if out_dir.exists() and not out_dir.is_dir():
-                raise SiameseTextError(f"{out_dir}: not a folder")
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: not a folder")
+    spooling = any(str(p) == "-" for p in paths)  # standard input is read twice: spooled to a file
+    where = out_dir if out_dir is not None else report.parent if report is not None else None
+    with work_folder(where) if spooling else contextlib.nullcontext() as spool:
+        sources = open_sources(paths, spool)
         outputs = plan_outputs(sources, out_dir, report, overwrite)
         groups, counts, unique = ExactGroups(), [], []
         total = sum(s.path.stat().st_size for s in sources)
@@ -234,10 +255,13 @@ def write_outputs(sources: Sequence[Source], counts: Sequence[int], result: Dedu
                 finally:
                     if out_fh is not None:
                         out_fh.close()
+                if out_fh is not None:
+                    crash_point("dedup.output-written")
         finally:
             if rep_fh is not None:
                 rep_fh.close()
         if rep is not None:
+            crash_point("dedup.report-written")
             temps.append((rep, report))
         _commit(temps)
         return len(temps) - (rep is not None)
@@ -253,23 +277,104 @@ def _write_kept(fh, raw: bytes) -> None:
 
 
 def _commit(temps: Sequence[tuple[Path, Path]]) -> None:
-    """Rename every finished temporary file into place; undo the renames if one fails."""
-    done: list[Path] = []
+    """Rename every finished temporary file into place. A replaced output is kept aside until all
+    renames have succeeded; if one fails, every output renamed so far is put back as it was."""
+    done: list[tuple[Path, Path | None]] = []  # (output, its old content kept aside or None)
     try:
         for tmp, final in temps:
-            existed = final.exists()
+            done.append((final, _keep_aside(final)))
             os.replace(tmp, final)
-            if not existed:
-                done.append(final)
+            crash_point("dedup.renamed")
     except BaseException:
-        for final in done:
-            final.unlink(missing_ok=True)
+        for final, old in reversed(done):
+            with contextlib.suppress(OSError):  # put back as many as can be; the first error is raised
+                if old is not None:
+                    os.replace(old, final)
+                    old.unlink(missing_ok=True)  # still there when both named one file: rename does nothing then
+                else:
+                    final.unlink(missing_ok=True)
         raise
+    for _, old in done:
+        if old is not None:
+            old.unlink(missing_ok=True)
+            crash_point("dedup.old-removed")
+
+
+def _keep_aside(final: Path) -> Path | None:
+    """A second name (`.NAME.old-*`) for the file at `final` before it is replaced; None if none is there.
+
+    A hard link, so `final` stays in place until the new file replaces it in one rename; where
+    the file system has none, `final` is renamed aside (and put back by `remove_stale_files` if
+    the run is killed before the new file is in).
+    """
+    if not (final.exists() or final.is_symlink()):
+        return None
+    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+    try:
+        os.link(final, old, follow_symlinks=False)
+    except OSError:
+        os.replace(final, old)
+    crash_point("dedup.old-kept")
+    return old
 
 
 def _temp_for(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+
+
+def remove_stale_files(path: Path) -> None:
+    """Remove the temporary files a killed run left beside output `path` (`.NAME.tmp-*`), and its
+    kept-aside old copies (`.NAME.old-*`), putting one back when `path` itself is missing."""
+    pattern = f".{glob.escape(path.name)}"
+    for stale in path.parent.glob(pattern + ".tmp-*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    for stale in path.parent.glob(pattern + ".old-*"):
+        if path.exists() or path.is_symlink():  # the old copy is garbage
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        else:  # killed between renaming the old file aside and the new one in
+            os.replace(stale, path)
+
+
+@contextlib.contextmanager
+def work_folder(where: Path | None) -> Iterator[Path]:
+    """A temporary folder for one run (`.siamese-text-work-PID-*` in `where`), removed on exit.
+
+    Beside the outputs rather than in the system's temporary directory, so that what a run holds
+    there is on the outputs' file system and in sight; folders of runs whose process is gone
+    (killed) are removed first. `where=None` (a run without outputs): the system's temporary
+    directory.
+    """
+    if where is None:
+        with tempfile.TemporaryDirectory(prefix="siamese-text-") as tmp:
+            yield Path(tmp)
+        return
+    where.mkdir(parents=True, exist_ok=True)
+    for stale in where.glob(WORK_PREFIX + "*"):
+        pid = stale.name[len(WORK_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = where / f"{WORK_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists (on Windows, always assumed: there is no harmless probe)."""
+    if pid == os.getpid() or os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, but belongs to someone else
+        return True
+    return True
 
 
 def _where(g: int, sources: Sequence[Source], starts: np.ndarray, unit: str) -> tuple[str, int | None]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from siamese_text.model.energy import Energy
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import ArgumentError, IndexFolderError
 
 
 def _cosine_similarity(energy: np.ndarray) -> np.ndarray:
@@ -47,10 +47,13 @@ class Scoring:
         """The model's own energy and calibration (threshold defaults to the model's), or
         cosine similarity for a plain encoder (threshold required)."""
         if hasattr(encoder, "calibration") and hasattr(encoder, "energy"):
+            calibration = encoder.calibration
+            if hasattr(calibration, "require_fitted"):
+                calibration = calibration.require_fitted()  # UncalibratedModel, before any work
             thr = float(encoder.threshold if threshold is None else threshold)
-            return cls(Energy(encoder.energy), encoder.calibration, _check(thr, 0.0, 1.0), "probability")
+            return cls(Energy(encoder.energy), calibration, _check(thr, 0.0, 1.0), "probability")
         if threshold is None:
-            raise SiameseTextError("an encoder without a calibration needs an explicit threshold "
+            raise ArgumentError("an encoder without a calibration needs an explicit threshold "
                                    "(a cosine similarity in [-1, 1])")
         return cls(Energy.cosine, _cosine_similarity, _check(float(threshold), -1.0, 1.0), "cosine")
 
@@ -67,7 +70,7 @@ class Scoring:
 
 def _check(value: float, low: float, high: float) -> float:
     if not low <= value <= high:
-        raise SiameseTextError(f"threshold must lie in [{low:g}, {high:g}], got {value:g}")
+        raise ArgumentError(f"threshold must lie in [{low:g}, {high:g}], got {value:g}")
     return value
 
 
@@ -165,7 +168,7 @@ class VectorIndex:
         try:
             index = faiss.read_index(str(file))
         except RuntimeError as exc:
-            raise SiameseTextError(f"{file}: unreadable vector index ({str(exc).splitlines()[0][:120]})") from None
+            raise IndexFolderError(f"{file}: unreadable vector index ({str(exc).splitlines()[0][:120]})") from None
         if nprobe is not None and hasattr(index, "nprobe"):
             index.nprobe = nprobe
         return cls(index, energy)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from siamese_text.corpora.pairs import Pair, PairFormat, iter_pairs
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import InputError, InputFileError
 
 MAX_TEXT_CHARS = 100_000  # a longer text is refused (a 1 MB line is a mistake, not a question)
 BATCH_SIZE = 512  # pairs of a file scored together
@@ -39,9 +39,9 @@ class PairScore:
 def check_text(text: str, what: str) -> None:
     """Refuse an empty text, or one over MAX_TEXT_CHARS, with a SiameseTextError naming `what`."""
     if not text.strip():
-        raise SiameseTextError(f"{what} is empty")
+        raise InputError(f"{what} is empty")
     if len(text) > MAX_TEXT_CHARS:
-        raise SiameseTextError(f"{what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}")
+        raise InputError(f"{what} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}")
 
 
 def _score(probability: float, energy: float, threshold: float, label: float | None = None) -> PairScore:
@@ -89,14 +89,14 @@ class PairStream:
             self.pairs += 1
             for text, side in ((pair.a, "A"), (pair.b, "B")):
                 if len(text) > MAX_TEXT_CHARS:
-                    raise SiameseTextError(f"{self.path}: pair {self.pairs}: text {side} is {len(text):,} "
+                    raise InputFileError(f"{self.path}: pair {self.pairs}: text {side} is {len(text):,} "
                                            f"characters long; the limit is {MAX_TEXT_CHARS:,}")
             buffer.append(pair)
             if len(buffer) >= self.batch_size:
                 yield from self._flush(buffer)
         yield from self._flush(buffer)
         if self.pairs == 0:
-            raise SiameseTextError(f"{self.path}: no pairs in the file")
+            raise InputFileError(f"{self.path}: no pairs in the file")
 
     def _flush(self, buffer: list[Pair]) -> Iterator[PairScore]:
         if not buffer:

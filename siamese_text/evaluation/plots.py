@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import InputError
 from siamese_text.extras import require
 from siamese_text.evaluation.metrics import Scored, reliability
 
@@ -50,7 +50,7 @@ def write_report(scored: Scored, folder: str | Path, title: str = "") -> list[Pa
     folder.mkdir(parents=True, exist_ok=True)
     y, p, thr = scored.labels, scored.probabilities, scored.threshold
     if len(np.unique(y)) < 2:
-        raise SiameseTextError("a report needs both genuine (1) and impostor (0) pairs in the data")
+        raise InputError("a report needs both genuine (1) and impostor (0) pairs in the data")
     tp, fp, fn, tn = _operating_point(scored)
     suffix = f"\n{title}" if title else ""
     written = []

@@ -11,7 +11,7 @@ from typing import Any
 
 from siamese_text.corpora.labelled import PairSource, read_labelled
 from siamese_text.corpora.pairs import Pair
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import OutputError
 from siamese_text.evaluation.metrics import evaluate_pairs, json_ready, metrics, score_pairs
 
 BATCH_SIZE = 256  # texts per forward pass while evaluating
@@ -42,7 +42,7 @@ def evaluate_file(model, source: PairSource, batch_size: int = BATCH_SIZE, repor
     if report is not None:
         report = Path(report)
         if report.exists() and (not report.is_dir() or any(report.iterdir())) and not overwrite:
-            raise SiameseTextError(f"{report}: exists and is not an empty folder (pass --overwrite to write "
+            raise OutputError(f"{report}: exists and is not an empty folder (pass --overwrite to write "
                                    f"the plots into it)")
     corpus = read_labelled(source, keep_scores=True)
     scored = score_pairs(model, corpus.pairs, binarize=source.cut, batch_size=batch_size)

@@ -9,9 +9,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from siamese_text.errors import SiameseTextError
 from siamese_text.extras import require
 
 METHODS = ("platt", "isotonic")
+UNFITTED = "unfitted"  # `fitted_on` of a calibration never fitted (a hand-built or distilled model)
+
+
+class UncalibratedModel(SiameseTextError):
+    """A probability asked of a model whose calibration was never fitted."""
+
+    def __init__(self, message: str = "this model's calibration was never fitted; fit it (Trainer.calibrate) or "
+                                      "use energies/encode") -> None:
+        super().__init__(message)  # a default, not a fixed message: the exception stays picklable
 
 
 @dataclass(frozen=True)
@@ -27,9 +37,21 @@ class Calibration:
     b: float = 0.0
     x: list[float] = field(default_factory=list)
     y: list[float] = field(default_factory=list)
-    fitted_on: str = "unfitted"
+    fitted_on: str = UNFITTED
+
+    @property
+    def fitted(self) -> bool:
+        return self.fitted_on != UNFITTED
+
+    def require_fitted(self) -> "Calibration":
+        """This calibration, or UncalibratedModel when it was never fitted."""
+        if not self.fitted:
+            raise UncalibratedModel()
+        return self
 
     def __call__(self, energy) -> np.ndarray:
+        """Probabilities for `energy`; UncalibratedModel when never fitted (its numbers would mean nothing)."""
+        self.require_fitted()
         e = np.asarray(energy, dtype=np.float64)
         if self.method == "platt":
             return 1.0 / (1.0 + np.exp(-(self.a * e + self.b)))

@@ -14,9 +14,15 @@ swapped in, so a crash leaves either the old model or the new one, never a mix o
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import glob
+import hashlib
 import json
+import math
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -26,15 +32,30 @@ from typing import Any
 
 import numpy as np
 
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import FolderError
 from siamese_text.model.calibration import Calibration
+from siamese_text.model.crash_points import crash_point
 from siamese_text.model.energy import Energy
 from siamese_text.text.tokenizer import TokenizerConfig
+from siamese_text.text.vocab import Vocab
 
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
 MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE)
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
+# optional: the tower after its embedding exported for ONNX Runtime (model/onnx_export.py), in
+# float32 and int8; each records a digest of the weights it holds and is ignored when they differ
+ENCODER_ONNX, ENCODER_ONNX_INT8 = "encoder.onnx", "encoder.int8.onnx"
+# config.json's "checksums": sha256 of model.safetensors (its bytes), of vocab.txt (its tokens) and of
+# "settings" (every key of config.json but these two: provenance in meta may be edited). Folders
+# without it (older ones) load unchecked.
+CHECKSUMS, UNCHECKED = "checksums", ("meta", "checksums")
+# Encoder settings config.json must hold: their defaults are choices, and reading a missing one as
+# its default would run another network on the same weights. Those it may leave out are implied
+# by the weights (num_layers, output_dim: a mismatch is refused there) or unused (dropout).
+REQUIRED_ENCODER = ("vocab_size", "embedding_dim", "hidden_size", "pooling", "subword_buckets", "subword_min_n",
+                    "subword_max_n", "max_tokens")
+MAX_LAYERS = 64  # a config asking for more is damaged, not deep (listing 10**12 layers' weights would exhaust memory)
 
 
 class Pooling(str, Enum):
@@ -48,7 +69,7 @@ class Pooling(str, Enum):
 POOLINGS = tuple(p.value for p in Pooling)
 
 
-class ModelFolderError(SiameseTextError):
+class ModelFolderError(FolderError):
     """A model folder that is missing, incomplete, corrupted or inconsistent (the message names the file)."""
 
 
@@ -148,7 +169,11 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 def read_spec(path: Path) -> ModelSpec:
-    """config.json of model folder `path`, parsed into a ModelSpec (a named error if malformed)."""
+    """config.json of model folder `path`, parsed into a ModelSpec (a named error if malformed).
+
+    Every setting is checked for its type and range here, so that a config.json that loads is
+    one the model runs with: a wrong value is refused by name, never read as something else.
+    """
     config = read_config(path)
     file = path / CONFIG_FILE
     try:
@@ -159,26 +184,98 @@ def read_spec(path: Path) -> ModelSpec:
         if unknown:
             raise UnsupportedModel(f"{file}: encoder settings {unknown} are unknown to this siamese-text; "
                                    "upgrade to load it")
-        encoder = EncoderConfig(**enc)
+        missing = [name for name in REQUIRED_ENCODER if name not in enc]
+        if missing:
+            raise KeyError(f"encoder.{missing[0]}")
         for f in fields(EncoderConfig):
-            value = getattr(encoder, f.name)
-            if f.type in ("int", "float") and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-                raise TypeError(f"encoder.{f.name} must be a number, got {value!r}")
+            if f.name in enc:
+                _check_setting(f"encoder.{f.name}", enc[f.name], f.type)
+        encoder = EncoderConfig(**enc)
+        _check_encoder(encoder)
         tokenizer = config.get("tokenizer", {})
         if not isinstance(tokenizer, dict):
             raise TypeError("tokenizer must be an object")
-        calibration = config["calibration"]
-        if not isinstance(calibration, dict):
-            raise TypeError("calibration must be an object")
+        unknown = sorted(set(tokenizer) - {f.name for f in fields(TokenizerConfig)})
+        if unknown:
+            raise UnsupportedModel(f"{file}: tokenizer settings {unknown} are unknown to this siamese-text; "
+                                   "upgrade to load it")
+        for f in fields(TokenizerConfig):
+            if f.name in tokenizer:
+                _check_setting(f"tokenizer.{f.name}", tokenizer[f.name], f.type)
+        tokenizer = TokenizerConfig(**tokenizer)
+        if tokenizer.kind != "spacy-en" or tokenizer.max_chars < 1:
+            raise ValueError(f"tokenizer.kind must be 'spacy-en' and tokenizer.max_chars >= 1, got "
+                             f"{tokenizer.kind!r} and {tokenizer.max_chars!r}")
+        calibration = _calibration(config["calibration"])
+        if not isinstance(config["energy"], str):
+            raise TypeError(f"energy must be a string, got {config['energy']!r}")
+        threshold = config["threshold"]
+        _check_setting("threshold", threshold, "float")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1], got {threshold!r}")
         meta = config.get("meta", {})
         if not isinstance(meta, dict):
             raise TypeError("meta must be an object")
-        return ModelSpec(encoder, TokenizerConfig(**tokenizer), Energy(config["energy"]),
-                         Calibration.from_dict(calibration), float(config["threshold"]), meta)
+        checksums = config.get(CHECKSUMS, {})
+        if not isinstance(checksums, dict) or not all(isinstance(v, str) for v in checksums.values()):
+            raise TypeError(f"{CHECKSUMS} must be an object of strings")
+        return ModelSpec(encoder, tokenizer, Energy(config["energy"]), calibration, float(threshold), meta)
     except KeyError as exc:
         raise ModelFolderError(f"{file}: malformed model config (missing {exc})") from None
     except (TypeError, ValueError) as exc:
         raise ModelFolderError(f"{file}: malformed model config ({exc})") from None
+
+
+def _check_setting(name: str, value: Any, kind: str) -> None:
+    """A TypeError unless `value` is of `kind` ("int", "float", "str", "bool"; a float is finite)."""
+    if kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif kind == "str":
+        ok = isinstance(value, str)
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    else:  # a new field whose type this check does not know: let it through
+        ok = True
+    if not ok:
+        what = {"int": "an integer", "float": "a finite number", "str": "a string", "bool": "true or false"}[kind]
+        raise TypeError(f"{name} must be {what}, got {json.dumps(value)[:40]}")
+
+
+def _check_encoder(c: EncoderConfig) -> None:
+    """A ValueError for sizes the encoder cannot run with (the types are already checked)."""
+    if c.num_layers > MAX_LAYERS:  # before expected_shapes lists every layer's weights
+        raise ValueError(f"encoder.num_layers must be at most {MAX_LAYERS}, got {c.num_layers}")
+    if not 0.0 <= c.dropout < 1.0:
+        raise ValueError(f"encoder.dropout must lie in [0, 1), got {c.dropout!r}")
+    if c.subword_buckets < 0 or c.output_dim < 0 or c.max_tokens < 1:
+        raise ValueError("encoder.subword_buckets and encoder.output_dim must be >= 0, encoder.max_tokens >= 1")
+    if not 1 <= c.subword_min_n <= c.subword_max_n:
+        raise ValueError(f"encoder.subword_min_n and subword_max_n must satisfy 1 <= min <= max, got "
+                         f"{c.subword_min_n} and {c.subword_max_n}")
+
+
+def _calibration(d: Any) -> Calibration:
+    """The calibration object of config.json, every field present and of its type."""
+    if not isinstance(d, dict):
+        raise TypeError("calibration must be an object")
+    method = d.get("method")
+    if method == "platt":
+        for key in ("a", "b"):
+            _check_setting(f"calibration.{key}", d[key], "float")
+    elif method == "isotonic":
+        x, y = d["x"], d["y"]
+        if not isinstance(x, list) or not isinstance(y, list) or not x or len(x) != len(y):
+            raise TypeError("calibration.x and calibration.y must be lists of the same, non-zero length")
+        for key, values in (("x", x), ("y", y)):
+            for value in values:
+                _check_setting(f"calibration.{key}", value, "float")
+        if any(b < a for a, b in zip(x, x[1:])) or not all(0.0 <= v <= 1.0 for v in y):
+            raise ValueError("calibration.x must be sorted and calibration.y lie in [0, 1]")
+    if "fitted_on" in d:
+        _check_setting("calibration.fitted_on", d["fitted_on"], "str")
+    return Calibration.from_dict(d)
 
 
 def read_weights(file: Path, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
@@ -190,8 +287,9 @@ def read_weights(file: Path, shapes: Mapping[str, tuple[int, ...]]) -> dict[str,
         raise ModelFolderError(f"{file}: file is missing from the model folder")
     try:
         state = load_file(str(file))
-    except (SafetensorError, OSError, ValueError, TypeError) as exc:
-        raise ModelFolderError(f"{file}: unreadable or truncated weights ({exc})") from None
+    except (SafetensorError, OSError, ValueError, TypeError, MemoryError) as exc:
+        raise ModelFolderError(f"{file}: unreadable or truncated weights "
+                               f"({(str(exc).splitlines() or [type(exc).__name__])[0][:200]})") from None
     missing = sorted(set(shapes) - set(state))
     extra = sorted(set(state) - set(shapes))
     if missing or extra:
@@ -209,6 +307,57 @@ def read_weights(file: Path, shapes: Mapping[str, tuple[int, ...]]) -> dict[str,
             raise ModelFolderError(f"{file}: {name} holds NaN or infinite values")
         out[name] = value
     return out
+
+
+def settings_digest(config: Mapping[str, Any]) -> str:
+    """sha256 of the settings in `config` (every key but meta and checksums), as canonical JSON."""
+    body = {k: v for k, v in config.items() if k not in UNCHECKED}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def vocab_digest(tokens: list[str]) -> str:
+    """sha256 of a vocabulary as vocab.txt holds it (one token a line, LF endings)."""
+    return hashlib.sha256(("\n".join(tokens) + "\n").encode("utf-8")).hexdigest()
+
+
+def file_digest(file: Path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def with_checksums(config: Mapping[str, Any], weights_file: Path, tokens: list[str]) -> dict[str, Any]:
+    """`config` with its "checksums" of the weights file, the vocabulary and the settings."""
+    body = {k: v for k, v in config.items() if k != CHECKSUMS}
+    return {**body, CHECKSUMS: {WEIGHTS_FILE: file_digest(weights_file), VOCAB_FILE: vocab_digest(tokens),
+                                "settings": settings_digest(body)}}
+
+
+def verify_checksums(path: Path, tokens: list[str]) -> None:
+    """Compare model folder `path` with the checksums its config.json records (if it records any).
+
+    Called once the files have been parsed and checked against each other, so a malformed file
+    is named for what is wrong with it; this catches what parses but was altered (a flipped
+    byte in the weights, an edited setting or token).
+
+    Raises:
+        ModelFolderError: naming the file whose content differs from its checksum.
+    """
+    config = read_config(path)
+    sums = config.get(CHECKSUMS)
+    if not isinstance(sums, dict):
+        return
+    checks = {"settings": (path / CONFIG_FILE, lambda: settings_digest(config)),
+              VOCAB_FILE: (path / VOCAB_FILE, lambda: vocab_digest(tokens)),
+              WEIGHTS_FILE: (path / WEIGHTS_FILE, lambda: file_digest(path / WEIGHTS_FILE))}
+    for key, (file, digest) in checks.items():
+        if key in sums and sums[key] != digest():
+            edited = " (edited by hand? set the value in Python and save the model)" if key == "settings" else ""
+            raise ModelFolderError(f"{file}: content differs from the checksum in {CONFIG_FILE}; the file is "
+                                   f"damaged or was changed after saving{edited}")
 
 
 def config_dict(spec: ModelSpec, versions: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -256,8 +405,12 @@ def write_folder(path: str | Path, config: Mapping[str, Any], weights: Mapping[s
     try:
         state = {k: np.ascontiguousarray(np.asarray(v, dtype=dtype)) for k, v in weights.items()}
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        crash_point("model.weights-written")
         write_vocab(tmp / VOCAB_FILE)
+        crash_point("model.vocab-written")
+        config = with_checksums(config, tmp / WEIGHTS_FILE, Vocab.load(tmp / VOCAB_FILE).itos)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        crash_point("model.config-written")
         swap_in(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -266,29 +419,84 @@ def write_folder(path: str | Path, config: Mapping[str, Any], weights: Mapping[s
 
 
 def swap_in(new: Path, path: Path) -> None:
-    """Replace folder `path` by the complete folder `new` (same parent): old aside, new in, old removed."""
+    """Replace folder `path` by the complete folder `new` (same parent), then remove the old one.
+
+    On Linux the two are exchanged by one atomic rename (renameat2 with RENAME_EXCHANGE), so
+    `path` always names a complete folder. Elsewhere the old folder is renamed aside first; a
+    crash between the two renames leaves it there, and `remove_stale` puts it back.
+    """
     old = None
     if path.exists() or path.is_symlink():
         if not path.is_dir():
             raise ModelFolderError(f"{path}: exists and is not a folder; not replacing it")
+        if not path.is_symlink() and _exchange(new, path):  # `new` now names the old folder
+            crash_point("swap.exchanged")
+            shutil.rmtree(new, ignore_errors=True)
+            crash_point("swap.old-removed")
+            return
         old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
         os.replace(path, old)
+        crash_point("swap.old-aside")
     try:
         os.replace(new, path)
     except BaseException:
         if old is not None:
             os.replace(old, path)
         raise
+    crash_point("swap.new-in")
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+        crash_point("swap.old-removed")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names of `a` and `b` in one atomic step; False where the system cannot."""
+    renameat2 = _renameat2()
+    at_fdcwd, rename_exchange = -100, 2
+    # a file system without RENAME_EXCHANGE says EINVAL: the caller then renames in two steps
+    return renameat2 is not None and renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b),
+                                               rename_exchange) == 0
+
+
+@functools.cache
+def _renameat2():
+    """libc's renameat2 (Linux, glibc >= 2.28), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return function
 
 
 def remove_stale(path: Path) -> None:
     """Remove temporary folders that a killed write to `path` left beside it."""
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    for stale in path.parent.glob(f".{path.name}.old-*"):
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.old-*"):
         if path.exists():  # the swap completed; the old copy is garbage
             shutil.rmtree(stale, ignore_errors=True)
         else:  # killed between the two renames: the old model is the complete one
             os.replace(stale, path)
+
+
+def read_optional(path: Path, name: str) -> bytes | None:
+    """The bytes of optional file `name` of model folder `path`, or None when absent or unreadable."""
+    try:
+        return (path / name).read_bytes()
+    except OSError:
+        return None
+
+
+def write_optional(path: Path, name: str, data: bytes) -> bool:
+    """Write optional file `name` into model folder `path` atomically; False when the folder is read-only."""
+    tmp = path / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path / name)
+        return True
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import ArgumentError, InputFileError
 from siamese_text.model import folder
 from siamese_text.model.calibration import Calibration
 from siamese_text.model.energy import Energy, pairwise_energy, rowwise_energy
@@ -31,7 +31,7 @@ from siamese_text.text.features import Featurizer, pad_batch
 from siamese_text.text.tokenizer import Tokenizer, TokenizerConfig
 from siamese_text.text.vocab import Vocab
 
-BACKENDS = ("numpy", "torch", "int8")
+BACKENDS = ("numpy", "torch", "int8", "onnx", "onnx-int8")
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,11 @@ class SiameseModel:
 
     @property
     def backend(self) -> str:
-        """"numpy", "torch" or "int8": what runs the forward pass."""
+        """"numpy", "torch", "int8", "onnx" or "onnx-int8": what runs the forward pass."""
         if isinstance(self.encoder, NumpyEncoder):
             return "numpy"
+        if hasattr(self.encoder, "session"):  # an onnx_backend.OnnxEncoder ("numpy" when it fell back)
+            return self.encoder.backend
         return "int8" if getattr(self.encoder, "int8", False) else "torch"
 
     @property
@@ -151,8 +153,13 @@ class SiameseModel:
 
     def probabilities(self, texts_a: Sequence[str], texts_b: Sequence[str],
                       batch_size: int | None = None) -> np.ndarray:
-        """Calibrated probability that each pair means the same. -> (N,) in [0, 1]"""
-        return self.calibration(self.energies(texts_a, texts_b, batch_size))
+        """Calibrated probability that each pair means the same. -> (N,) in [0, 1]
+
+        Raises UncalibratedModel (as do similarity, predict, is_paraphrase, similarity_matrix and
+        most_similar) when the calibration was never fitted; encode and energies still work.
+        """
+        calibration = self.calibration.require_fitted()  # before encoding anything
+        return calibration(self.energies(texts_a, texts_b, batch_size))
 
     def similarity(self, a: str, b: str) -> float:
         """Calibrated probability in [0, 1] that texts a and b mean the same thing."""
@@ -168,8 +175,9 @@ class SiameseModel:
 
     def similarity_matrix(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
         """Probability for every (texts_a[i], texts_b[j]). -> (len(texts_a), len(texts_b))"""
+        calibration = self.calibration.require_fitted()
         ea, eb = self.encode(list(texts_a)), self.encode(list(texts_b))
-        return self.calibration(pairwise_energy(ea, eb, self.energy))
+        return calibration(pairwise_energy(ea, eb, self.energy))
 
     def most_similar(self, query: str, candidates: Sequence[str], k: int = 1,
                      candidate_vectors: np.ndarray | None = None) -> list[Match]:
@@ -190,6 +198,7 @@ class SiameseModel:
             raise TypeError(f"query must be a str, got {type(query).__name__}")
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
+        self.calibration.require_fitted()
         candidates = list(candidates)
         if not candidates:
             return []
@@ -203,20 +212,30 @@ class SiameseModel:
 
     # ----- backends --------------------------------------------------------------------------
 
-    def with_backend(self, backend: str = "numpy", threads: int | None = None) -> "SiameseModel":
+    def with_backend(self, backend: str = "numpy", threads: int | None = None,
+                     source: Path | None = None) -> "SiameseModel":
         """The same model (shared vocabulary and settings) running on another backend.
 
         Args:
             backend: "numpy" (default, no torch), "torch" or "int8" (torch dynamic quantization
                 of the LSTM and Linear layers; inference only, cannot be saved). torch backends
-                need the `train` extra.
-            threads: threads while encoding (default: this model's).
+                need the `train` extra. "onnx" / "onnx-int8" run the LSTM in ONNX Runtime (the
+                `onnx` extra; see model/onnx_backend.py); without the exported network and torch
+                to export it, they fall back to NumPy and `card()` says why.
+            threads: threads while encoding (default: this model's); ONNX Runtime's intra-op threads.
+            source: the model folder the weights came from, where "onnx" backends find (and
+                cache) the exported network.
         """
         if backend not in BACKENDS:
-            raise SiameseTextError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+            raise ArgumentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         threads = self.threads if threads is None else threads
         if backend == "numpy":
             encoder = NumpyEncoder(self.encoder_config, self.weights)
+        elif backend in ("onnx", "onnx-int8"):
+            from siamese_text.model.onnx_backend import onnx_encoder
+
+            encoder = onnx_encoder(self.encoder_config, self.weights, int8=backend == "onnx-int8",
+                                   threads=threads, path=source)
         else:
             from siamese_text.model.torch_backend import torch_backend
 
@@ -247,7 +266,8 @@ class SiameseModel:
             ("parameters", f"{sum(w.size for w in self.weights.values()):,}; vocabulary {c.vocab_size:,} tokens; "
                            f"vector {self.dim}-d"),
             ("energy", f"{self.energy.value}; calibration {cal.method} ({cal.fitted_on}); "
-                       f"threshold {self.threshold:.4f}"),
+                       f"threshold {self.threshold:.4f}" if cal.fitted else
+                       f"{self.energy.value}; uncalibrated (no probabilities: fit with Trainer.calibrate)"),
             ("trained on", str(meta.get("trained_on", "unknown"))),
         ]
         for key in ("validation", "test"):
@@ -256,6 +276,9 @@ class SiameseModel:
                                             for k, v in meta[key].items())))
         if "command" in meta:
             rows.append(("rebuild with", str(meta["command"])))
+        note = getattr(self.encoder, "note", "")
+        if self.backend != "numpy" or note:
+            rows.append(("backend", f"{self.backend}" + (f" (requested onnx: {note})" if note else "")))
         return rows
 
     # ----- persistence -----------------------------------------------------------------------
@@ -275,7 +298,7 @@ class SiameseModel:
             dtype: "float16" (or torch.float16) halves the folder's size; loading restores float32.
         """
         if self.meta.get("quantized"):
-            raise SiameseTextError("an int8-quantized model cannot be saved; save the float model instead")
+            raise ArgumentError("an int8-quantized model cannot be saved; save the float model instead")
         dtype = str(dtype).removeprefix("torch.")
         return folder.write_folder(path, self.config_dict(), self.weights, self.vocab.save, dtype=dtype)
 
@@ -285,20 +308,25 @@ class SiameseModel:
 
         Args:
             path: a folder written by `save`.
-            backend: "numpy" (no torch needed), "torch" or "int8" (need the `train` extra).
+            backend: "numpy" (no torch needed), "torch" or "int8" (need the `train` extra), "onnx"
+                or "onnx-int8" (the `onnx` extra; the folder's encoder.onnx, else exported with torch).
             threads: threads while encoding (1 is fastest for this LSTM; 0 = the library's default).
         Raises:
             ModelFolderError: a missing, truncated or mismatched file, named in the message.
         """
         if backend not in BACKENDS:
-            raise SiameseTextError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+            raise ArgumentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         path = folder.check_folder(Path(path) if path is not None else DEFAULT_MODEL_DIR)
         spec = folder.read_spec(path)
-        vocab = Vocab.load(path / folder.VOCAB_FILE)
+        try:
+            vocab = Vocab.load(path / folder.VOCAB_FILE)
+        except InputFileError as exc:  # a file of the model folder: a ModelFolderError, same message
+            raise folder.ModelFolderError(str(exc)) from None
         if len(vocab) != spec.encoder.vocab_size:
             raise folder.ModelFolderError(f"{path / folder.VOCAB_FILE}: {len(vocab)} tokens, but config.json "
                                           f"says {spec.encoder.vocab_size}")
         weights = folder.read_weights(path / folder.WEIGHTS_FILE, folder.expected_shapes(spec.encoder))
+        folder.verify_checksums(path, vocab.itos)  # last: a malformed file is named for what is wrong first
         model = cls(NumpyEncoder(spec.encoder, weights), vocab, spec.energy, spec.calibration, spec.threshold,
                     spec.tokenizer, spec.meta, threads=threads)
-        return model if backend == "numpy" else model.with_backend(backend)
+        return model if backend == "numpy" else model.with_backend(backend, source=path)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import InputFileError
 
 PAD, UNK = "<pad>", "<unk>"
 _MAX_GRAM_WORD = 40
@@ -29,7 +29,9 @@ class Vocab:
         if tokens[:2] != [PAD, UNK]:
             raise ValueError("a vocabulary starts with <pad>, <unk>")
         if len(set(tokens)) != len(tokens):
-            raise ValueError("a vocabulary holds each token once")
+            seen: set[str] = set()
+            twice = next(t for t in tokens if t in seen or seen.add(t))
+            raise ValueError(f"a vocabulary holds each token once; {twice[:40]!r} is there twice")
         self.itos = list(tokens)
         self.stoi = {t: i for i, t in enumerate(self.itos)}
 
@@ -82,17 +84,22 @@ class Vocab:
         """Read a `vocab.txt` written by `save`; a malformed file raises SiameseTextError."""
         path = Path(path)
         try:
-            lines = path.read_text(encoding="utf-8").split("\n")
+            lines = path.read_bytes().decode("utf-8").removeprefix("\ufeff").split("\n")  # a BOM: an editor's
         except FileNotFoundError:
-            raise SiameseTextError(f"{path}: file is missing") from None
-        except UnicodeDecodeError:
-            raise SiameseTextError(f"{path}: not valid UTF-8") from None
+            raise InputFileError(f"{path}: file is missing") from None
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{path}: not valid UTF-8 (byte {exc.start + 1})") from None
+        except OSError as exc:
+            raise InputFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        except MemoryError:
+            raise InputFileError(f"{path}: too large to be a vocabulary") from None
         if lines and lines[-1] == "":
             lines.pop()
+        lines = [line.removesuffix("\r") for line in lines]  # CRLF endings (a checkout with autocrlf)
         try:
             return cls(lines)
         except ValueError as exc:
-            raise SiameseTextError(f"{path}: malformed vocabulary ({exc})") from None
+            raise InputFileError(f"{path}: malformed vocabulary ({exc})") from None
 
 
 @lru_cache(maxsize=200_000)
@@ -102,5 +109,7 @@ def subword_ids(token: str, n_min: int, n_max: int, buckets: int) -> tuple[int, 
     crc32 is used rather than Python's `hash`, which changes from one process to the next.
     """
     word = f"<{token[:_MAX_GRAM_WORD]}>"  # a 10 MB "word" must not make millions of n-grams
+    n_max = min(n_max, len(word))  # longer n-grams do not exist (and a huge n_max must not loop)
     grams = {word[i : i + n] for n in range(n_min, n_max + 1) for i in range(len(word) - n + 1)}
-    return tuple(sorted(zlib.crc32(g.encode("utf-8")) % buckets for g in grams))
+    # surrogatepass: a str may hold a lone surrogate (from surrogateescape); it must not crash hashing
+    return tuple(sorted(zlib.crc32(g.encode("utf-8", "surrogatepass")) % buckets for g in grams))

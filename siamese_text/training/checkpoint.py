@@ -16,14 +16,18 @@ No pickle anywhere: loading a checkpoint never runs code from the file.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import CheckpointError, InputFileError
+from siamese_text.model.crash_points import crash_point
+from siamese_text.model.folder import remove_stale, swap_in
 from siamese_text.text.vocab import Vocab
 
 STATE_FILE = "state.json"
@@ -64,37 +68,62 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], rest: dict) -> dict:
 
 
 def save_checkpoint(root: str | Path, name: str, ckpt: Checkpoint, keep: int = 1) -> Path:
-    """Write `ckpt` into root/name and keep only the `keep` newest complete checkpoints."""
+    """Write `ckpt` into root/name and keep only the `keep` newest complete checkpoints.
+
+    The folder is filled under a temporary name beside root/name and swapped in whole
+    (`model.folder.swap_in`), so a crash leaves the old root/name or the new one, never a mix.
+    Temporary folders of killed saves under root are removed first.
+    """
     from safetensors.torch import save_file
 
     root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    remove_stale_checkpoints(root)
     folder = root / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    save_file({k: v.detach().contiguous() for k, v in ckpt.weights.items()}, str(folder / "weights.safetensors"))
-    save_file({k: v.detach().contiguous() for k, v in ckpt.best.items()}, str(folder / "best.safetensors"))
-    opt_tensors, opt_rest = _optimizer_tensors(ckpt.optimizer)
-    save_file(opt_tensors, str(folder / "optimizer.safetensors"))
-    save_file({"torch": ckpt.torch_rng.contiguous()}, str(folder / "rng.safetensors"))
-    if ckpt.average:
-        save_file({k: v.detach().contiguous() for k, v in ckpt.average.items()}, str(folder / "average.safetensors"))
-    ckpt.vocab.save(folder / "vocab.txt")
-    state = dict(ckpt.state, optimizer=opt_rest)
-    tmp = folder / (STATE_FILE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
-    tmp.replace(folder / STATE_FILE)
+    tmp = root / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        opt_tensors, opt_rest = _optimizer_tensors(ckpt.optimizer)
+        files = {"weights.safetensors": ckpt.weights, "best.safetensors": ckpt.best,
+                 "optimizer.safetensors": opt_tensors, "rng.safetensors": {"torch": ckpt.torch_rng}}
+        if ckpt.average:
+            files["average.safetensors"] = ckpt.average
+        for file, tensors in files.items():
+            save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp / file))
+            crash_point("checkpoint.file-written")
+        ckpt.vocab.save(tmp / "vocab.txt")
+        crash_point("checkpoint.file-written")
+        state = dict(ckpt.state, optimizer=opt_rest)
+        (tmp / STATE_FILE).write_text(json.dumps(state, indent=1), encoding="utf-8")
+        crash_point("checkpoint.state-written")
+        swap_in(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     for old in complete_checkpoints(root)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        trash = root / f".{old.name}.tmp-{uuid.uuid4().hex[:8]}"
+        os.replace(old, trash)  # first: a removal cut short leaves a temporary folder, not half a checkpoint
+        crash_point("checkpoint.pruning")
+        shutil.rmtree(trash, ignore_errors=True)
+        crash_point("checkpoint.pruned")
     return folder
 
 
+def remove_stale_checkpoints(root: Path) -> None:
+    """Remove what killed saves left under root (`.NAME.tmp-*`; `.NAME.old-*` is put back if NAME is gone)."""
+    for stale in sorted(root.glob(".*.tmp-*")) + sorted(root.glob(".*.old-*")):
+        name = stale.name[1:].rsplit(".", 1)[0]  # ".epoch-0003.tmp-0a1b2c3d" -> "epoch-0003"
+        if name:
+            remove_stale(root / name)
+
+
 def complete_checkpoints(root: str | Path) -> list[Path]:
-    """Checkpoint folders under root that finished saving, oldest first."""
+    """Checkpoint folders under root that finished saving, oldest first (temporary ones never count)."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and (p / STATE_FILE).is_file()]
+    found = [p for p in root.iterdir()
+             if p.is_dir() and not p.name.startswith(".") and (p / STATE_FILE).is_file()]
     return sorted(found, key=lambda p: p.name)
 
 
@@ -108,7 +137,7 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
     """Read a checkpoint folder written by `save_checkpoint`.
 
     Raises:
-        SiameseTextError: a missing or unreadable file, named in the message.
+        CheckpointError: a missing or unreadable file, named in the message.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -119,16 +148,20 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
         try:
             return load_file(str(folder / name))
         except (SafetensorError, OSError, ValueError) as exc:
-            raise SiameseTextError(f"{folder / name}: unreadable checkpoint file ({exc})") from None
+            raise CheckpointError(f"{folder / name}: unreadable checkpoint file ({exc})") from None
 
     try:
         state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise SiameseTextError(f"{folder / STATE_FILE}: unreadable checkpoint state ({exc})") from None
+        raise CheckpointError(f"{folder / STATE_FILE}: unreadable checkpoint state ({exc})") from None
+    try:
+        vocab = Vocab.load(folder / "vocab.txt")
+    except InputFileError as exc:  # a file of the checkpoint folder
+        raise CheckpointError(str(exc)) from None
     optimizer = _optimizer_state(tensors("optimizer.safetensors"), state.pop("optimizer", {"param_groups": []}))
     return Checkpoint(weights=tensors("weights.safetensors"), best=tensors("best.safetensors"),
                       optimizer=optimizer, torch_rng=tensors("rng.safetensors")["torch"],
-                      vocab=Vocab.load(folder / "vocab.txt"), state=state,
+                      vocab=vocab, state=state,
                       average=tensors("average.safetensors") if (folder / "average.safetensors").exists() else {})
 
 

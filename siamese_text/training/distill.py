@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from siamese_text.model.folder import EncoderConfig
 from siamese_text.model.torch_encoder import Encoder
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import InputError, TrainingError
 from siamese_text.extras import require
 from siamese_text.text.features import Features, collate, drop_words
 from siamese_text.model.siamese import SiameseModel
@@ -49,7 +49,7 @@ def load_teacher(path: str | Path) -> TextEncoder:
     """A sentence-transformers model from a local folder, never from the network."""
     path = Path(path)
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-        raise SiameseTextError(f"{path}: not a sentence-transformers model folder (no modules.json)")
+        raise TrainingError(f"{path}: not a sentence-transformers model folder (no modules.json)")
     st = require("sentence_transformers", "bench", "distillation from a model folder")
     return st.SentenceTransformer(str(path), device="cpu", local_files_only=True)  # never the network
 
@@ -77,12 +77,12 @@ def teacher_embeddings(teacher: TextEncoder, texts: Sequence[str], cache: str | 
                 info = json.loads(meta.read_text(encoding="utf-8"))
                 stored = np.load(npy, allow_pickle=False)
             except (ValueError, OSError) as exc:
-                raise SiameseTextError(f"{npy}: unreadable teacher cache ({exc})") from None
+                raise TrainingError(f"{npy}: unreadable teacher cache ({exc})") from None
             if teacher_name and info.get("teacher") not in ("", teacher_name):
-                raise SiameseTextError(f"{npy}: cache holds embeddings of {info.get('teacher')!r}, "
+                raise TrainingError(f"{npy}: cache holds embeddings of {info.get('teacher')!r}, "
                                        f"not {teacher_name!r}; use another --cache file")
             if stored.ndim != 2 or len(stored) != len(info["texts"]):
-                raise SiameseTextError(f"{npy}: cache has {len(stored)} rows for {len(info['texts'])} texts")
+                raise TrainingError(f"{npy}: cache has {len(stored)} rows for {len(info['texts'])} texts")
             known = {t: i for i, t in enumerate(info["texts"])}
     todo = [t for t in dict.fromkeys(texts) if t not in known]
     if todo:
@@ -293,7 +293,7 @@ def distil_student(texts: Sequence[str], teacher: TextEncoder, config: DistillCo
     all_texts = list(dict.fromkeys([*texts, *(t for pair in text_pairs for t in pair)]))
     all_texts = [t for t in all_texts if t.strip()]
     if len(all_texts) < 2:
-        raise SiameseTextError("distillation needs at least two non-empty texts")
+        raise InputError("distillation needs at least two non-empty texts")
     targets = teacher_embeddings(teacher, all_texts, cache, teacher_name=teacher_name)
     index = {t: i for i, t in enumerate(all_texts)}
     pairs = [(index[a], index[b]) for a, b in text_pairs if a in index and b in index]

@@ -18,7 +18,7 @@ from siamese_text.corpora.labelled import PairSource
 from siamese_text.corpora.lines import read_lines
 from siamese_text.corpora.pairs import iter_tsv_lines
 from siamese_text.corpora.splits import Parts, SplitConfig, read_parts
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import OutputError
 from siamese_text.evaluation.run import evaluate_and_save
 from siamese_text.model.siamese import SiameseModel
 from siamese_text.training import distill
@@ -131,7 +131,7 @@ def distil_file(source: PairSource, out: str | Path, texts: str | Path | None = 
 def _check_out(out: str | Path, overwrite: bool) -> None:
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise SiameseTextError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
+        raise OutputError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
 
 
 def _trained_on(source: PairSource, parts: Parts) -> str:

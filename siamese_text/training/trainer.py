@@ -22,7 +22,7 @@ from siamese_text.training.distributed import Distributed
 from siamese_text.model.folder import EncoderConfig
 from siamese_text.model.torch_encoder import Encoder
 from siamese_text.model.energy import Energy, energy_fn
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import CheckpointError, TrainingError
 from siamese_text.extras import require
 from siamese_text.text.features import Features, collate, drop_words
 from siamese_text.training.losses import Loss, contrastive_loss, online_contrastive_loss, triplet_loss
@@ -70,7 +70,7 @@ class TrainConfig:
             raise ValueError("average is a decay in [0, 1)")
 
 
-class TrainingInterrupted(SiameseTextError):
+class TrainingInterrupted(TrainingError):
     """Ctrl-C during training; the message says where the checkpoint went."""
 
 
@@ -137,16 +137,16 @@ class Trainer:
             return None
         folder = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
         if folder is None:
-            raise SiameseTextError(f"{self.checkpoint_dir}: no checkpoint to resume from")
+            raise CheckpointError(f"{self.checkpoint_dir}: no checkpoint to resume from")
         ckpt = load_checkpoint(folder)
         saved, now = ckpt.state.get("config", {}), asdict(self.config)
         defaults = {f.name: f.default for f in fields(TrainConfig)}  # keys older checkpoints lack
         changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k, defaults[k]) != now[k])
         if changed:
             k = changed[0]
-            raise SiameseTextError(f"{folder}: checkpoint was trained with {k}={saved.get(k)!r}, not {now[k]!r}")
+            raise CheckpointError(f"{folder}: checkpoint was trained with {k}={saved.get(k)!r}, not {now[k]!r}")
         if ckpt.state.get("data") != fingerprint:
-            raise SiameseTextError(f"{folder}: checkpoint was trained on other pairs; resume with the same data")
+            raise CheckpointError(f"{folder}: checkpoint was trained on other pairs; resume with the same data")
         return ckpt
 
     def fit(self, train_pairs: Sequence[Pair], valid_pairs: Sequence[Pair], trained_on: str = "",

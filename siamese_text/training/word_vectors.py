@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from siamese_text.corpora.lines import iter_lines
-from siamese_text.errors import SiameseTextError
+from siamese_text.errors import InputFileError, TrainingError
 from siamese_text.text.vocab import Vocab
 
 
@@ -35,7 +35,7 @@ def vector_dim(path: str | Path) -> int:
         if number == 1 and _is_header(parts):
             return int(parts[1])
         return len(parts) - 1
-    raise SiameseTextError(f"{path}: empty word-vector file")
+    raise InputFileError(f"{path}: empty word-vector file")
 
 
 def _is_header(parts: list[str]) -> bool:
@@ -67,9 +67,9 @@ def read_word_vectors(path: str | Path, wanted: set[str] | None = None) -> WordV
         if dim == 0:
             dim = len(parts) - 1
             if dim < 1:
-                raise SiameseTextError(f"{path}:{number}: expected a word followed by numbers")
+                raise InputFileError(f"{path}:{number}: expected a word followed by numbers")
         if len(parts) != dim + 1:
-            raise SiameseTextError(f"{path}:{number}: expected a word and {dim} numbers, "
+            raise InputFileError(f"{path}:{number}: expected a word and {dim} numbers, "
                                    f"got {len(parts) - 1} number(s)")
         count += 1
         word = parts[0]
@@ -78,14 +78,14 @@ def read_word_vectors(path: str | Path, wanted: set[str] | None = None) -> WordV
         try:
             rows.append(np.asarray(parts[1:], dtype=np.float32))
         except ValueError:
-            raise SiameseTextError(f"{path}:{number}: the vector of {word[:30]!r} holds something "
+            raise InputFileError(f"{path}:{number}: the vector of {word[:30]!r} holds something "
                                    "that is not a number") from None
         words.append(word)
     if count == 0:
-        raise SiameseTextError(f"{path}: no word vectors in the file")
+        raise InputFileError(f"{path}: no word vectors in the file")
     matrix = np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
     if not np.isfinite(matrix).all():
-        raise SiameseTextError(f"{path}: holds NaN or infinite values")
+        raise InputFileError(f"{path}: holds NaN or infinite values")
     return WordVectors(words, matrix, dim, count)
 
 
@@ -117,7 +117,7 @@ def initialise_embedding(weight: torch.Tensor, vocab: Vocab, vectors: WordVector
         How many vocabulary tokens received a pretrained vector.
     """
     if weight.shape[1] != vectors.dim:
-        raise SiameseTextError(f"word vectors have {vectors.dim} dimensions, the encoder {weight.shape[1]}")
+        raise TrainingError(f"word vectors have {vectors.dim} dimensions, the encoder {weight.shape[1]}")
     index = {w: i for i, w in reversed(list(enumerate(vectors.words)))}  # first occurrence wins
     for i, w in enumerate(vectors.words):
         index.setdefault(w.lower(), i)

@@ -1,0 +1,109 @@
+"""Export the encoder after its embedding (BiLSTM, pooling, projection) to ONNX. Needs torch.
+
+The exported graph reads what NumPy builds cheaply, token vectors and lengths, and returns the
+tower's vectors:
+
+    x        (B, T, E) float32   word vector + mean n-gram vector of each position (NumpyEncoder.embed)
+    lengths  (B,)      int64     tokens of each row; 0 gives a zero vector
+    vectors  (B, D)    float32   what torch_encoder.Encoder returns
+
+`pack_padded_sequence` + `nn.LSTM` through torch's TorchScript exporter (`dynamo=False`, opset
+17) become one ONNX `LSTM` op per layer fed the per-row lengths, so variable lengths are handled
+exactly, without running padding steps. It lives in model/ beside torch_backend.py (imports flow
+downward only, and loading with backend="onnx" exports on the fly); torch and onnx are imported
+inside the functions, so the light core never loads them. onnx_backend.py runs the result.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+
+from siamese_text.extras import require
+from siamese_text.model.folder import EncoderConfig
+from siamese_text.model.onnx_backend import GRAPH_VERSION
+
+OPSET = 17
+INPUTS, OUTPUT = ("x", "lengths"), "vectors"
+
+
+def _recurrent_module(encoder):
+    """Encoder.forward after the embedding, as a module of (x, lengths): packed BiLSTM, pooling, projection."""
+    torch = require("torch", "train", "exporting to ONNX")
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    class Recurrent(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm, self.projection = encoder.lstm, encoder.projection
+            self.pooling = encoder.config.pooling
+
+        def forward(self, x, lengths):
+            T = x.shape[1]
+            nonempty = (lengths > 0).unsqueeze(1)  # (B, 1)
+            packed = pack_padded_sequence(x, lengths.clamp_min(1), batch_first=True, enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, 2H)
+            mask = (torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2)  # (B, T, 1)
+            if self.pooling == "mean":
+                pooled = (out * mask).sum(1) / lengths.clamp_min(1).unsqueeze(1).to(out.dtype)
+            elif self.pooling == "max":
+                pooled = out.masked_fill(~mask, float("-inf")).max(1).values
+            else:  # last: forward state at each row's last step, backward state at step 0 (= h_n;
+                # read from `out`, as the exporter fails on h_n of a packed sequence)
+                H = out.shape[2] // 2
+                last = (lengths.clamp_min(1) - 1).view(-1, 1, 1).expand(-1, 1, H)  # (B, 1, H)
+                pooled = torch.cat([out[:, :, :H].gather(1, last).squeeze(1), out[:, 0, H:]], dim=1)
+            pooled = torch.where(nonempty, pooled, torch.zeros_like(pooled))
+            if self.projection is not None:
+                projected = self.projection(pooled)
+                pooled = torch.where(nonempty, projected, torch.zeros_like(projected))
+            return pooled
+
+    return Recurrent().eval()
+
+
+def export_onnx(config: EncoderConfig, weights: Mapping[str, np.ndarray], digest: str) -> bytes:
+    """The serialized ONNX model of the tower after its embedding, holding `weights` (float32).
+
+    Args:
+        digest: `onnx_backend.weights_digest(weights)`, stored in the model's metadata so that a
+            cached copy is used only with the weights it was exported from.
+    """
+    torch = require("torch", "train", "exporting to ONNX")
+    onnx = require("onnx", "onnx", "exporting to ONNX")
+    from siamese_text.model.torch_encoder import Encoder
+
+    encoder = Encoder(config)
+    encoder.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in weights.items()})
+    module = _recurrent_module(encoder.eval())
+    example = (torch.zeros(3, 4, config.embedding_dim), torch.tensor([4, 2, 0]))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():  # warnings about packed sequences and batch_first
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, buffer, input_names=list(INPUTS), output_names=[OUTPUT],
+                          dynamic_axes={"x": {0: "batch", 1: "tokens"}, "lengths": {0: "batch"},
+                                        OUTPUT: {0: "batch"}},
+                          opset_version=OPSET, dynamo=False)
+    model = onnx.load_from_string(buffer.getvalue())
+    for key, value in (("siamese_text_graph", str(GRAPH_VERSION)), ("weights_sha256", digest)):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model.SerializeToString()
+
+
+def quantize_int8(model_bytes: bytes) -> bytes:
+    """`model_bytes` with its LSTM and MatMul weights in int8 (ONNX Runtime's dynamic quantization)."""
+    require("onnx", "onnx", "int8 quantization of the ONNX model")
+    ort_quant = require("onnxruntime.quantization", "onnx", "int8 quantization of the ONNX model")
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        source.write_bytes(model_bytes)
+        ort_quant.quantize_dynamic(source, target, weight_type=ort_quant.QuantType.QInt8)
+        return target.read_bytes()
