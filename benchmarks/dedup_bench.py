@@ -153,11 +153,12 @@ def removed_from_report(report: Path, n: int) -> np.ndarray:
 def worker_brute(file: Path, out: Path, model: str | None, threshold: float | None) -> None:
     """The siamese-text pipeline with exact (flat) search whatever the size."""
     from siamese_text.dedup.stages import DedupConfig
+    from siamese_text.dedup.workers import available_cpus
     from siamese_text.dedup.index import IndexConfig
     from siamese_text.model.siamese import SiameseModel
     from siamese_text.dedup.files import dedup_files
 
-    config = DedupConfig(threads=1, workers=os.cpu_count() or 1, index=IndexConfig(exact_limit=10**12))
+    config = DedupConfig(threads=1, workers=available_cpus(), index=IndexConfig(exact_limit=10**12))
     dedup_files([file], out / "brute", out / "brute.jsonl", SiameseModel.load(model), threshold,
                 overwrite=True, config=config)
 

@@ -13,6 +13,7 @@ Catch SiameseTextError for all of them; each message is one line, meant to be sh
     │   ├── IndexFolderError     an index folder (siamese-text index)
     │   └── CheckpointError      a checkpoint folder, or one of another run's settings or data
     ├── TrainingError       training or distillation cannot start or go on; TrainingInterrupted (training/trainer.py)
+    ├── WorkerError         (dedup/workers.py) an encoding worker process failed (naming its chunk), or its pool died twice
     ├── UncalibratedModel   (model/calibration.py) a probability asked of a model whose calibration was never fitted
     └── MissingExtra        (extras.py) an optional library that is not installed; also an ImportError
 """

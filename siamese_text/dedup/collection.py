@@ -4,15 +4,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from siamese_text.corpora.lines import read_lines
-from siamese_text.dedup.files import DecodeErrors, iter_records, open_sources
+from siamese_text.dedup.files import DecodeErrors, iter_records, open_sources, work_folder
 from siamese_text.dedup.search import TextIndex
 from siamese_text.dedup.stages import DedupConfig
 from siamese_text.errors import InputFileError, OutputError
@@ -82,8 +82,9 @@ def index_file(source: str | Path, out: str | Path, model=None, model_path: str 
     out = Path(out)
     if out.exists() and not (out.is_dir() and (overwrite or not any(out.iterdir()))):
         raise OutputError(f"{out}: already exists (pass --overwrite to replace it)")
-    with tempfile.TemporaryDirectory(prefix="siamese-index-") as spool:
-        (src,) = open_sources([str(source)], Path(spool))
+    # standard input is spooled beside the index (its file system, cleaned after a killed run)
+    with work_folder(out.parent) if str(source) == "-" else contextlib.nullcontext() as spool:
+        (src,) = open_sources([str(source)], spool)
         texts, lines = [], []
         for number, (_, text) in enumerate(iter_records(src, "line", DecodeErrors(errors).value), start=1):
             if text.strip():
