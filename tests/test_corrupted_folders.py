@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 from siamese_text.dedup.search import TextIndex
 from siamese_text.errors import SiameseTextError
 from siamese_text.model.calibration import Calibration
-from siamese_text.model.folder import CONFIG_FILE, MODEL_FILES, VOCAB_FILE, WEIGHTS_FILE
+from siamese_text.model.folder import (CONFIG_FILE, MAX_LAYERS, MAX_NGRAM, MAX_ROWS, MAX_TOKENS, MAX_WIDTH,
+                                        MODEL_FILES, VOCAB_FILE, WEIGHTS_FILE, ModelFolderError, read_spec)
 from siamese_text.model.siamese import SiameseModel
 
 from conftest import examples, make_tiny_model
@@ -233,7 +234,7 @@ LEGAL = {
     "encoder.dropout": lambda v: _number(v) and 0 <= v < 1,
     "encoder.subword_min_n": _int(1, 5),  # subword_max_n is 5
     "encoder.subword_max_n": _int(3),  # subword_min_n is 3
-    "encoder.max_tokens": _int(1),
+    "encoder.max_tokens": _int(1, MAX_TOKENS),
     "calibration.a": _number,
     "calibration.b": _number,
     "calibration.fitted_on": lambda v: isinstance(v, str),
@@ -316,6 +317,26 @@ def test_a_hand_edited_setting_is_refused_but_provenance_may_change(bases, tmp_p
     (stamped / CONFIG_FILE).write_text(json.dumps({**config, "meta": {"trained_on": "a note"}}, indent=1),
                                        encoding="utf-8")
     assert SiameseModel.load(stamped).meta == {"trained_on": "a note"}
+
+
+@pytest.mark.parametrize("field,bound", [("vocab_size", MAX_ROWS), ("subword_buckets", MAX_ROWS),
+                                         ("embedding_dim", MAX_WIDTH), ("hidden_size", MAX_WIDTH),
+                                         ("output_dim", MAX_WIDTH), ("num_layers", MAX_LAYERS),
+                                         ("max_tokens", MAX_TOKENS), ("subword_max_n", MAX_NGRAM)])
+def test_absurd_sizes_are_refused_by_read_spec_before_anything_is_sized(bases, tmp_path, field, bound):
+    """A size past its bound is refused from config.json alone (no weights read, nothing allocated);
+    the bound itself is still read (it is the weights that then disagree)."""
+    folder, _ = bases["platt"]
+    config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    del config["checksums"]  # an older folder: nothing but the bound can refuse it
+    for value, refused in ((bound + 1, True), (10**15, True), (bound, False)):
+        (tmp_path / "m").mkdir(exist_ok=True)
+        (tmp_path / "m" / CONFIG_FILE).write_text(json.dumps(_set(config, f"encoder.{field}", value)))
+        if refused:
+            with pytest.raises(ModelFolderError, match=rf"config.json: .*encoder.{field} must be at most {bound}"):
+                read_spec(tmp_path / "m")
+        else:
+            assert getattr(read_spec(tmp_path / "m").encoder, field) == bound
 
 
 # ----- weights --------------------------------------------------------------------------------------

@@ -16,8 +16,10 @@ from siamese_text.extras import require
 from siamese_text.model.folder import EncoderConfig
 
 require("sklearn", "sklearn")  # without scikit-learn: one line naming `pip install 'siamese-text[sklearn]'`
+from scipy.sparse import issparse  # noqa: E402  (scikit-learn's own dependency)
 from sklearn.base import BaseEstimator, ClassifierMixin  # noqa: E402
-from sklearn.utils.validation import check_is_fitted, check_random_state  # noqa: E402
+from sklearn.utils.multiclass import type_of_target  # noqa: E402
+from sklearn.utils.validation import check_is_fitted, check_random_state, column_or_1d  # noqa: E402
 
 _EPS = 1e-12  # keeps the log-odds finite at probabilities 0 and 1
 
@@ -79,13 +81,9 @@ class SiameseClassifier(ClassifierMixin, BaseEstimator):
         from siamese_text.training.batches import global_random_state_kept
         from siamese_text.training.trainer import TrainConfig, Trainer
 
-        texts = check_pairs(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(texts):
-            raise ValueError(f"y must be 1-D with one label per pair ({len(texts)}), got shape {y.shape}")
-        classes = np.unique(y)
-        if len(classes) != 2:
-            raise ValueError(f"SiameseClassifier needs exactly two classes in y, got {len(classes)}")
+        classes = check_binary_labels(y)
+        y = column_or_1d(y)  # a column vector was accepted above, with a warning
+        texts = check_pairs(X, n_labels=len(y))
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction}")
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
@@ -166,13 +164,45 @@ class SiameseClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def check_pairs(X) -> np.ndarray:
-    """X as an (n, 2) object array of str, or a ValueError/TypeError saying what is wrong."""
+def check_binary_labels(y) -> np.ndarray:
+    """The two sorted classes of y, or a ValueError in the words scikit-learn's checks expect."""
+    if y is None:
+        raise ValueError("SiameseClassifier requires y to be passed, but the target y is None")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:  # a column vector: used as 1-D, with scikit-learn's warning
+        y = column_or_1d(y, warn=True)
+    if y.ndim != 1:
+        raise ValueError(f"y should be a 1d array of labels, got shape {y.shape}")
+    y_type = type_of_target(y, input_name="y", raise_unknown=True)
+    if y_type != "binary":
+        raise ValueError(f"Only binary classification is supported. The type of the target is {y_type}.")
+    classes = np.unique(y)
+    if len(classes) != 2:
+        raise ValueError(f"SiameseClassifier needs two classes in y, got {len(classes)} class")
+    return classes
+
+
+def check_pairs(X, n_labels: int | None = None) -> np.ndarray:
+    """X as an (n, 2) object array of str, or a ValueError/TypeError saying what is wrong; with
+    `n_labels`, a count of rows that differs is said before anything about the rows' contents."""
+    if issparse(X):
+        raise TypeError("X is a sparse matrix: sparse input is not supported; give two texts per row")
     if hasattr(X, "to_numpy"):  # a pandas DataFrame
         X = X.to_numpy()
+    elif not isinstance(X, (list, tuple, np.ndarray)) and hasattr(X, "__array__"):  # any other array-like
+        X = np.asarray(X, dtype=object)
+    shape = np.shape(X) if isinstance(X, np.ndarray) else None
+    if shape is not None and (len(shape) != 2 or shape[1] != 2):
+        if len(shape) == 2 and shape[1] < 2:  # scikit-learn's own words, for its checks and its users
+            raise ValueError(f"{shape[1]} feature(s) (shape={shape}) while a minimum of 2 is required: "
+                             "X must hold two texts per row")
+        advice = ". Reshape your data into rows of two texts" if len(shape) == 1 else ""
+        raise ValueError(f"X must hold two texts per row (shape (n, 2)), got shape {shape}{advice}")
+    if n_labels is not None and len(X) != n_labels:
+        raise ValueError(f"y should be a 1d array with one label per pair: X has {len(X)} rows, y {n_labels} labels")
     arr = np.empty((len(X), 2), dtype=object)
     for i, row in enumerate(X):
-        if isinstance(row, str) or len(row) != 2:
+        if isinstance(row, str) or not hasattr(row, "__len__") or len(row) != 2:
             raise ValueError(f"X must hold two texts per row (shape (n, 2)); row {i} is {str(row)[:60]!r}")
         for j, text in enumerate(row):
             if not isinstance(text, str):

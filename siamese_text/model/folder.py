@@ -56,6 +56,12 @@ CHECKSUMS, UNCHECKED = "checksums", ("meta", "checksums")
 REQUIRED_ENCODER = ("vocab_size", "embedding_dim", "hidden_size", "pooling", "subword_buckets", "subword_min_n",
                     "subword_max_n", "max_tokens")
 MAX_LAYERS = 64  # a config asking for more is damaged, not deep (listing 10**12 layers' weights would exhaust memory)
+# Upper bounds on the other sizes, far above any model that fits in memory, so that a damaged
+# config.json is refused by read_spec before anything is sized by it (fastText uses 2M buckets)
+MAX_ROWS = 1 << 26  # vocab_size, subword_buckets: 67M rows
+MAX_WIDTH = 1 << 16  # embedding_dim, hidden_size, output_dim
+MAX_TOKENS = 1 << 20  # max_tokens; subword_max_n is at most MAX_NGRAM characters
+MAX_NGRAM = 64
 
 
 class Pooling(str, Enum):
@@ -245,8 +251,12 @@ def _check_setting(name: str, value: Any, kind: str) -> None:
 
 def _check_encoder(c: EncoderConfig) -> None:
     """A ValueError for sizes the encoder cannot run with (the types are already checked)."""
-    if c.num_layers > MAX_LAYERS:  # before expected_shapes lists every layer's weights
-        raise ValueError(f"encoder.num_layers must be at most {MAX_LAYERS}, got {c.num_layers}")
+    bounds = {"num_layers": MAX_LAYERS, "vocab_size": MAX_ROWS, "subword_buckets": MAX_ROWS,
+              "embedding_dim": MAX_WIDTH, "hidden_size": MAX_WIDTH, "output_dim": MAX_WIDTH,
+              "max_tokens": MAX_TOKENS, "subword_max_n": MAX_NGRAM}
+    for name, bound in bounds.items():  # before expected_shapes lists every layer's weights
+        if getattr(c, name) > bound:
+            raise ValueError(f"encoder.{name} must be at most {bound}, got {getattr(c, name)}")
     if not 0.0 <= c.dropout < 1.0:
         raise ValueError(f"encoder.dropout must lie in [0, 1), got {c.dropout!r}")
     if c.subword_buckets < 0 or c.output_dim < 0 or c.max_tokens < 1:

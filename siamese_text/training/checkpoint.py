@@ -4,7 +4,8 @@
         weights.safetensors    encoder weights now
         best.safetensors       encoder weights of the best validation epoch so far
         optimizer.safetensors  optimizer state tensors (e.g. Adam moments)
-        rng.safetensors        torch's CPU random state
+        rng.safetensors        torch's CPU random state (under torchrun, every rank's: dropout
+                               draws as many numbers as its batches hold, so they differ)
         vocab.txt              the vocabulary (line number = id)
         state.json             epoch, step, history, settings, optimizer hyperparameters,
                                Python random states; written last, so a folder without it
@@ -44,6 +45,11 @@ class Checkpoint:
     vocab: Vocab
     state: dict[str, Any] = field(default_factory=dict)  # epoch, step, history, settings, rng, ...
     average: dict[str, torch.Tensor] = field(default_factory=dict)  # moving average of the weights (if kept)
+    rank_rngs: list[torch.Tensor] = field(default_factory=list)  # torchrun: torch's random state of each rank
+
+    def torch_rng_of(self, rank: int) -> torch.Tensor:
+        """The torch random state rank `rank` continues from (rank 0's when not saved for it)."""
+        return self.rank_rngs[rank] if rank < len(self.rank_rngs) else self.torch_rng
 
 
 def _optimizer_tensors(opt_state: dict) -> tuple[dict[str, torch.Tensor], dict]:
@@ -85,7 +91,9 @@ def save_checkpoint(root: str | Path, name: str, ckpt: Checkpoint, keep: int = 1
     try:
         opt_tensors, opt_rest = _optimizer_tensors(ckpt.optimizer)
         files = {"weights.safetensors": ckpt.weights, "best.safetensors": ckpt.best,
-                 "optimizer.safetensors": opt_tensors, "rng.safetensors": {"torch": ckpt.torch_rng}}
+                 "optimizer.safetensors": opt_tensors, "rng.safetensors": {"torch": ckpt.torch_rng,
+                                                             **{f"torch.rank{r}": t for r, t in
+                                                                enumerate(ckpt.rank_rngs)}}}
         if ckpt.average:
             files["average.safetensors"] = ckpt.average
         for file, tensors in files.items():
@@ -159,8 +167,12 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
     except InputFileError as exc:  # a file of the checkpoint folder
         raise CheckpointError(str(exc)) from None
     optimizer = _optimizer_state(tensors("optimizer.safetensors"), state.pop("optimizer", {"param_groups": []}))
+    rngs = tensors("rng.safetensors")
+    if "torch" not in rngs:
+        raise CheckpointError(f"{folder / 'rng.safetensors'}: unreadable checkpoint file (no torch random state)")
+    rank_rngs = [rngs[f"torch.rank{r}"] for r in range(len(rngs)) if f"torch.rank{r}" in rngs]
     return Checkpoint(weights=tensors("weights.safetensors"), best=tensors("best.safetensors"),
-                      optimizer=optimizer, torch_rng=tensors("rng.safetensors")["torch"],
+                      optimizer=optimizer, torch_rng=rngs["torch"], rank_rngs=rank_rngs,
                       vocab=vocab, state=state,
                       average=tensors("average.safetensors") if (folder / "average.safetensors").exists() else {})
 

@@ -37,6 +37,34 @@ class Distributed:
         """Rank 0 writes checkpoints and reports progress."""
         return self.rank == 0
 
+    def any(self, flag: bool) -> bool:
+        """Whether `flag` is true on any rank: a collective, so every rank must call it at the
+        same step (world_size 1: the flag itself)."""
+        if self.world_size == 1:
+            return flag
+        import torch.distributed as dist
+
+        votes = torch.tensor([int(flag)], dtype=torch.int32)
+        dist.all_reduce(votes, op=dist.ReduceOp.MAX)
+        return bool(votes.item())
+
+    def gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        """Every rank's `tensor` (same shape and dtype on all), in rank order; a collective."""
+        if self.world_size == 1:
+            return [tensor]
+        import torch.distributed as dist
+
+        out = [torch.empty_like(tensor) for _ in range(self.world_size)]
+        dist.all_gather(out, tensor.contiguous())
+        return out
+
+    def barrier(self) -> None:
+        """Wait until every rank gets here (e.g. until rank 0 has written a checkpoint)."""
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """The module, wrapped in DistributedDataParallel when there are several processes."""
         if self.world_size == 1:

@@ -2,16 +2,20 @@
 
 Checkpoints after every epoch (and on Ctrl-C) let an interrupted run resume to exactly the
 weights an uninterrupted run reaches. Under `torchrun` (WORLD_SIZE > 1) the same loop trains with
-DistributedDataParallel over the gloo backend: each process takes every WORLD_SIZE-th batch.
+DistributedDataParallel over the gloo backend: each process takes every WORLD_SIZE-th batch; after
+each batch the processes agree whether any got Ctrl-C (SIGINT) or SIGTERM, and if so rank 0 saves
+the one checkpoint (with every rank's random state) and all stop.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -89,7 +93,8 @@ class Trainer:
         encoder_options: EncoderConfig fields other than vocab_size.
         tokenizer_config: how texts become tokens.
         on_epoch: called after each epoch with a dict of that epoch's numbers.
-        checkpoint_dir: where a checkpoint is written after every epoch and on Ctrl-C.
+        checkpoint_dir: where a checkpoint is written after every epoch and on Ctrl-C (under
+            torchrun, the same on every rank: rank 0 writes, all take part in each save).
         resume: continue from the newest checkpoint in checkpoint_dir.
     """
 
@@ -209,7 +214,7 @@ class Trainer:
             encoder.load_state_dict(ckpt.weights)
             best_state = ckpt.best
             optimizer.load_state_dict(ckpt.optimizer)
-            torch.set_rng_state(ckpt.torch_rng)
+            torch.set_rng_state(ckpt.torch_rng_of(dist.rank))
             rng.setstate(rng_from_json(s["rng"]))
             start_epoch, start_step = s["epoch"], s["step"]
             best_auc, best_epoch, stale = s["best_auc"], s["best_epoch"], s["stale"]
@@ -220,7 +225,11 @@ class Trainer:
                 start_epoch = c.epochs + 1
 
         def checkpoint(name: str, epoch: int, step: int, rng_state, done: bool = False):
-            if not self.checkpoint_dir or not dist.is_main:
+            if not self.checkpoint_dir:
+                return None
+            # every rank's torch random state (a collective: all ranks call this at the same point)
+            rank_rngs = dist.gather(torch.get_rng_state()) if dist.world_size > 1 else []
+            if not dist.is_main:
                 return None
             state = {"epoch": epoch, "step": step, "rng": rng_to_json(rng_state), "best_auc": best_auc,
                      "best_epoch": best_epoch, "stale": stale, "totals": list(totals), "finished": done,
@@ -228,9 +237,13 @@ class Trainer:
                      "data": fingerprint}
             return save_checkpoint(self.checkpoint_dir, name,
                                    Checkpoint(encoder.state_dict(), best_state, optimizer.state_dict(),
-                                              torch.get_rng_state(), vocab, state, average))
+                                              torch.get_rng_state(), vocab, state, average, rank_rngs))
 
-        with CtrlC(enabled=dist.world_size == 1) as ctrl_c:
+        # Under torchrun, Ctrl-C reaches every rank (and the agent forwards SIGINT or SIGTERM to
+        # them): each step the ranks agree, by a collective, whether any was signalled; then rank 0
+        # writes the one checkpoint and all stop together.
+        stop_signals = (signal.SIGINT,) if dist.world_size == 1 else (signal.SIGINT, signal.SIGTERM)
+        with CtrlC(signals=stop_signals, escalate=dist.world_size == 1) as ctrl_c:
             for epoch in range(start_epoch, c.epochs + 1):
                 encoder.train()
                 epoch_rng = rng.getstate()
@@ -263,10 +276,13 @@ class Trainer:
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(loss=f"{total / seen:.4f}")
-                    if ctrl_c.pressed:
+                    if dist.any(ctrl_c.pressed):  # the same answer on every rank, at the same step
                         if bar is not None:
                             bar.close()
-                        saved = checkpoint(f"epoch-{epoch - 1:04d}-step-{step + 1:06d}", epoch, step + 1, epoch_rng)
+                        name = f"epoch-{epoch - 1:04d}-step-{step + 1:06d}"
+                        checkpoint(name, epoch, step + 1, epoch_rng)  # rank 0 writes it
+                        dist.barrier()  # no rank stops (and has torchrun end the others) before it is written
+                        saved = Path(self.checkpoint_dir) / name if self.checkpoint_dir else None
                         where = f"checkpoint saved in {saved}" if saved else "no --checkpoint-dir, nothing saved"
                         raise TrainingInterrupted(f"interrupted in epoch {epoch} at batch {step + 1}/{len(batches)}; "
                                                   f"{where}")
