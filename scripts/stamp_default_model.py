@@ -8,6 +8,11 @@ meta.command becomes the build script, meta.steps the commands the script runs, 
 script itself with its variables ($DATA, $WORK, $OUT, $SPLIT, $WORDS) unexpanded, and every path
 the training commands recorded (the distillation's word-vector file, the command lines as run) is
 dropped or rewritten relative to those variables. tests/test_default_model.py checks the result.
+
+Then it writes the folder's network for ONNX Runtime (encoder.onnx, encoder.int8.onnx, about
+2.5 MB together; needs torch and onnx), by the command it records as meta.onnx_export ($OUT: siamese_text/default_model):
+
+    python -m siamese_text.model.onnx_export $OUT
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent / "build_default_model.sh"
+ONNX_EXPORT = "python -m siamese_text.model.onnx_export"
 
 
 def script_steps(script: Path = SCRIPT) -> list[str]:
@@ -38,6 +44,7 @@ def stamp(config_file: Path) -> None:
         meta.pop(key, None)
     meta["command"] = "bash scripts/build_default_model.sh"
     meta["steps"] = script_steps()
+    meta["onnx_export"] = f"{ONNX_EXPORT} $OUT"  # as the steps, with the build script's variable
     if meta.get("distill", {}).get("embeddings"):
         meta["distill"]["embeddings"] = "$WORK/words.txt"
     texts = int(str(meta.get("distilled_on", "0")).split()[0])  # "N unlabelled texts, M unlabelled pairs"
@@ -49,5 +56,13 @@ def stamp(config_file: Path) -> None:
     config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def export_network(config_file: Path) -> None:
+    """The folder's network for ONNX Runtime, as `meta.onnx_export` says (run here, in-process)."""
+    from siamese_text.model.onnx_export import main
+
+    main([str(config_file.parent)])
+
+
 if __name__ == "__main__":
     stamp(Path(sys.argv[1]))
+    export_network(Path(sys.argv[1]))

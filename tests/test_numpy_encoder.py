@@ -197,3 +197,45 @@ def test_pad_batch_layout():
     assert out["sub_offsets"].tolist() == [0, 2, 3, 3, 3, 3]
     tensors = collate(batch, use_subwords=False)
     assert set(tensors) == {"ids", "lengths"} and tensors["ids"].dtype == torch.long
+
+
+def test_features_hash_only_unknown_words_and_vectors_stay_identical():
+    encoder = _tiny_encoder(11, subword_buckets=32, pooling="max", num_layers=2)
+    vocab = Vocab(TOKENS)
+    full = Featurizer(Tokenizer(), vocab, encoder.config)
+    lean = Featurizer(Tokenizer(), vocab, encoder.config, unknown_only=True)
+    f, g = full(["how do zebras learn python"])[0], lean(["how do zebras learn python"])[0]
+    assert f.ids == g.ids == (2, 3, 1, 5, 6)
+    assert [bool(s) for s in g.subwords] == [False, False, True, False, False]  # only 'zebras' is hashed
+    assert g.subwords[2] == f.subwords[2] and all(f.subwords)
+    weights = {k: v.detach().numpy() for k, v in encoder.state_dict().items()}
+    texts = TEXTS + ["zebra python unicorn learn", "the the way is not the best"]
+    reference = NumpyEncoder(encoder.config, weights)(**pad_batch(full(texts), True))  # n-grams of every word
+    table = NumpyEncoder(encoder.config, weights)
+    table.know_words(TOKENS)
+    for feats in (lean(texts), full(texts), lean(texts)):  # the table ignores known words' n-grams; refills nothing
+        np.testing.assert_array_equal(table(**pad_batch(feats, True)), reference)
+    # what SiameseModel does: the table, and features of unknown words only; identical vectors
+    model = SiameseModel(NumpyEncoder(encoder.config, weights), vocab)
+    assert model.encoder.knows_words and model._encode_features.unknown_only and not model.featurizer.unknown_only
+    feats = full(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(feats[i]))  # encode's one batch, sorted by length
+    want = np.zeros_like(reference)
+    want[order] = NumpyEncoder(encoder.config, weights)(**pad_batch([feats[i] for i in order], True))
+    np.testing.assert_array_equal(model.encode(texts), want)
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(model.encoder))  # the table is a cache: not pickled, refilled
+    assert copy._rows is None and copy.knows_words
+    np.testing.assert_array_equal(copy(**pad_batch(lean(texts), True)), reference)
+
+
+def test_bundled_model_vectors_identical_with_the_word_table():
+    model = SiameseModel.load(backend="numpy", threads=1)
+    texts = ["How do I learn Python?", "Why don't cats like water? :)", "qwertyuiop zxcvb asdfgh", "",
+             "What's the GDP of the U.S. in 2017 ($)?", "Is it safe to eat raw eggs?"] * 3
+    old = NumpyEncoder(model.encoder_config, model.weights)  # n-grams of every word, from the features
+    want = np.zeros((len(texts), model.dim), dtype=np.float32)
+    for i, feats in enumerate(model.featurizer(texts)):
+        want[i] = old(**pad_batch([feats], True))[0]
+    np.testing.assert_array_equal(model.encode(texts, batch_size=1), want)

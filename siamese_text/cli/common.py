@@ -10,6 +10,7 @@ import contextlib
 import contextvars
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,6 +21,23 @@ ModelOption = Annotated[
     typer.Option("--model", "-m", help="Model folder (default: the bundled model).", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per result.")]
+
+
+class Backend(str, Enum):
+    """What runs the network: ONNX Runtime, the NumPy reference path, or torch (the train extra)."""
+
+    onnx = "onnx"
+    numpy = "numpy"
+    torch = "torch"
+
+
+BackendOption = Annotated[Optional[Backend], typer.Option(
+    help="What runs the network [default: onnx when onnxruntime is installed and the model folder carries "
+         "its encoder.onnx, else numpy; `info` says which].", show_default=False)]
+Int8Option = Annotated[bool, typer.Option("--int8", help="Run the int8-quantized network (onnx or torch "
+                                          "backend): faster, vectors move by about 1e-3.")]
+ThreadsOption = Annotated[Optional[int], typer.Option(
+    help="Threads while encoding [default: the CPUs this process may use].", min=1, show_default=False)]
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""
@@ -68,11 +86,23 @@ def user_errors():
                    f"{DEBUG_VARIABLE}=1) for the traceback", 2) from None
 
 
-def load_model(path: Optional[Path]):
-    """The model folder `path` (None: the bundled model), on the NumPy forward pass."""
+def load_model(path: Optional[Path], backend: Optional[Backend] = None, int8: bool = False,
+               threads: Optional[int] = None):
+    """The model folder `path` (None: the bundled model) on `backend` (None: the default one)."""
     from siamese_text.model.siamese import SiameseModel
 
-    return SiameseModel.load(path)
+    return SiameseModel.load(path, backend=backend.value if backend else None, threads=threads, int8=int8)
+
+
+def switch_backend(model, source: Optional[Path], backend: Optional[Backend] = None, int8: bool = False,
+                   threads: Optional[int] = None):
+    """`model` (loaded from folder `source`; None: the bundled model) on the backend and threads asked for."""
+    from siamese_text.model.folder import DEFAULT_MODEL_DIR
+
+    if backend is None and not int8 and threads is None:
+        return model
+    return model.with_backend(backend.value if backend else None, threads=threads, int8=int8,
+                              source=Path(source) if source is not None else DEFAULT_MODEL_DIR)
 
 
 def pair_source(data: Path, fmt: CorpusFormat, text_a: Optional[str], text_b: Optional[str],

@@ -1,4 +1,4 @@
-"""Commands for using a model: score, embed, info. Light: NumPy only, no torch or spaCy."""
+"""Commands for using a model: score, embed, info. Light: NumPy (and ONNX Runtime when installed), no torch or spaCy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from siamese_text.cli.common import JsonOption, ModelOption, fail, load_model, note, user_errors
+from siamese_text.cli.common import (BackendOption, Int8Option, JsonOption, ModelOption, ThreadsOption, fail,
+                                     load_model, note, user_errors)
 from siamese_text.corpora.pairs import PairFormat
 from siamese_text.evaluation.pair_stream import BATCH_SIZE, PairStream, score_pair
 
@@ -22,6 +23,9 @@ def score(
     model: ModelOption = None,
     as_json: JsonOption = False,
     batch_size: Annotated[int, typer.Option(help="Pairs scored together with --pairs.", min=1)] = BATCH_SIZE,
+    backend: BackendOption = None,
+    int8: Int8Option = False,
+    threads: ThreadsOption = None,
 ) -> None:
     """Probability that two texts mean the same thing, the verdict and the raw energy.
 
@@ -32,7 +36,7 @@ def score(
         if pairs is None:
             if text_a is None or text_b is None:
                 raise fail("give two texts, or --pairs FILE", 2)
-            s = score_pair(load_model(model), text_a, text_b)
+            s = score_pair(load_model(model, backend, int8, threads), text_a, text_b)
             if as_json:
                 typer.echo(json.dumps(s.to_dict()))
             else:
@@ -42,7 +46,7 @@ def score(
             return
         if text_a is not None:
             raise fail("give either two texts or --pairs, not both", 2)
-        stream = PairStream(load_model(model), pairs, fmt, batch_size)
+        stream = PairStream(load_model(model, backend, int8, threads), pairs, fmt, batch_size)
         for s in stream:
             if as_json:
                 typer.echo(json.dumps(s.to_dict()))
@@ -61,28 +65,36 @@ def embed(
     batch_size: Annotated[Optional[int], typer.Option(help="Texts per forward pass [default: the model's, "
                           "128].", min=1, show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+    backend: BackendOption = None,
+    int8: Int8Option = False,
+    threads: ThreadsOption = None,
 ) -> None:
     """Write the embedding of every line of a text file to a .npy file (row i = line i).
 
-    Runs on the NumPy forward pass (no torch import).
+    Runs on ONNX Runtime or the NumPy forward pass (no torch import).
     """
     from siamese_text.dedup.collection import embed_file
 
     with user_errors():
-        rows, dim = embed_file(source, out, model_path=model, batch_size=batch_size, overwrite=overwrite)
+        encoder = load_model(model, backend, int8, threads)
+        rows, dim = embed_file(source, out, model=encoder, model_path=model, batch_size=batch_size,
+                               overwrite=overwrite)
         note(f"wrote {rows} x {dim} embeddings to {out}")
 
 
 def info(
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print config.json as it is.")] = False,
+    backend: BackendOption = None,
+    int8: Int8Option = False,
+    threads: ThreadsOption = None,
 ) -> None:
     """Show the model card: what the model is, what it was trained on, how well it did."""
     from siamese_text.model.folder import DEFAULT_MODEL_DIR, read_config
 
     with user_errors():
         path = model or DEFAULT_MODEL_DIR
-        m = load_model(path)  # full load: a card is shown only for a model that loads
+        m = load_model(path, backend, int8, threads)  # full load: a card is shown only for a model that loads
         config = read_config(Path(path))
         if as_json:
             typer.echo(json.dumps(config, indent=2))

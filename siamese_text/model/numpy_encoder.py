@@ -9,11 +9,16 @@ computed. tests/test_numpy_encoder.py checks the output against the torch Encode
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
+from itertools import chain
 
 import numpy as np
 
 from siamese_text.model.folder import POOLINGS, EncoderConfig
+from siamese_text.text.vocab import subword_ids
+
+_ROWS_LOCK = threading.Lock()  # module-level, so that an encoder still pickles (dedup's workers)
 
 
 class NumpyEncoder:
@@ -35,6 +40,9 @@ class NumpyEncoder:
         self.subword = w.get("subword.weight") if config.subword_buckets else None  # (S, E)
         self._bags: np.ndarray | None = None  # cache: mean n-gram vector of each known word id
         self._has_bag: np.ndarray | None = None
+        self._tokens: list[str] | None = None  # the vocabulary, once know_words() is called
+        self._rows: np.ndarray | None = None  # then: word vector + mean n-gram vector of each id
+        self._has_row: np.ndarray | None = None
         # torch's gate order is i, f, g, o; reorder to i, f, o, g so one slice holds the sigmoid
         # gates. sigmoid(x) = (1 + tanh(x / 2)) / 2: the i, f, o columns are pre-scaled by 1/2, so
         # one tanh over all 4H columns, plus 1, gives 2i, 2f, 2o and g (see _run_direction).
@@ -56,6 +64,36 @@ class NumpyEncoder:
         if config.output_dim:
             self.projection = (np.ascontiguousarray(w["projection.weight"].T), w["projection.bias"])
 
+    def __getstate__(self) -> dict:
+        """Pickled without the caches of known words' rows (a worker refills its own)."""
+        return {**self.__dict__, "_bags": None, "_has_bag": None, "_rows": None, "_has_row": None}
+
+    def know_words(self, tokens: Sequence[str]) -> None:
+        """Read known words' n-grams from their strings (`tokens`: the vocabulary in id order).
+
+        Then each known word's row of the embedding table (word vector + mean n-gram vector) is
+        computed once, on first sight, from the word itself, and features need n-grams only for
+        words outside the vocabulary (`Featurizer(unknown_only=True)`): what `SiameseModel` does.
+        """
+        if len(tokens) != len(self.embedding):
+            raise ValueError(f"{len(tokens)} tokens for an embedding table of {len(self.embedding)} rows")
+        self._tokens = list(tokens)
+        self._rows = self._has_row = None
+
+    @property
+    def knows_words(self) -> bool:
+        """True when known words' n-grams come from the vocabulary (see `know_words`)."""
+        return self._tokens is not None
+
+    def _mean_grams(self, grams: Sequence[Sequence[int]]) -> np.ndarray:
+        """Mean n-gram vector of each tuple of bucket ids (none empty). -> (P, E)"""
+        counts = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        starts = np.zeros(len(grams), dtype=np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        flat = np.fromiter(chain.from_iterable(grams), dtype=np.int64, count=int(counts.sum()))
+        sums = np.add.reduceat(self.subword[flat], starts, axis=0)  # (P, E)
+        return sums / counts[:, None].astype(np.float32)
+
     def _bag_means(self, sub_ids, sub_offsets, sub_counts, positions: np.ndarray) -> np.ndarray:
         """Mean n-gram vector of each given position (all must have n-grams). -> (P, E)"""
         counts = sub_counts[positions]
@@ -66,14 +104,50 @@ class NumpyEncoder:
         sums = np.add.reduceat(self.subword[sub_ids[take]], starts, axis=0)  # (P, E)
         return sums / counts[:, None].astype(np.float32)
 
+    def _word_rows(self, ids: np.ndarray) -> np.ndarray:
+        """The table of rows (word vector + mean n-gram vector), filled for every known id in `ids`."""
+        with _ROWS_LOCK:  # encode's threads share one table
+            if self._rows is None:
+                has_row = np.zeros(len(self.embedding), dtype=bool)
+                has_row[:2] = True
+                rows = np.zeros(self.embedding.shape, np.float32)  # (V, E), calloc'd; only rows marked in has_row are read
+                rows[:2] = self.embedding[:2]  # <pad>, <unk>: their word vectors (n-grams come per position)
+                self._rows, self._has_row = rows, has_row
+        rows, has_row = self._rows, self._has_row
+        flat = ids.reshape(-1)
+        missing = flat[~has_row[flat]]
+        if len(missing):
+            new = np.array(sorted(set(missing.tolist())), dtype=np.int64)  # (np.unique imports numpy.ma)
+            c = self.config
+            grams = [subword_ids(self._tokens[i], c.subword_min_n, c.subword_max_n, c.subword_buckets) for i in new]
+            # an assignment, not +=: two threads filling the same row write the same numbers
+            rows[new] = self.embedding[new] + self._mean_grams(grams)
+            has_row[new] = True
+        return rows
+
     def embed(self, ids: np.ndarray, sub_ids=None, sub_offsets=None, sub_counts=None) -> np.ndarray:
         """Token vectors: word vector plus the mean of its n-gram vectors. (B, T) -> (B, T, E)
 
         A known word's n-grams depend only on its id, so their mean is computed once per id and
-        cached (most words of a corpus repeat); unknown words (id 1) are computed every time.
+        kept (most words of a corpus repeat): from the word's string once `know_words` was called
+        (the features' n-grams of known words are then ignored), else from the features. Unknown
+        words (id 1) take their n-grams from the features, every time.
         """
+        if self.subword is None:
+            return self.embedding[ids]
+        if self._tokens is not None:
+            x = self._word_rows(ids)[ids]  # (B, T, E)
+            if sub_ids is None or not len(sub_ids):
+                return x
+            B, T, E = x.shape
+            unknown = np.flatnonzero((ids.reshape(-1) == 1) & (sub_counts > 0))
+            if len(unknown):
+                x = x.reshape(B * T, E)
+                x[unknown] += self._bag_means(sub_ids, sub_offsets, sub_counts, unknown)
+                x = x.reshape(B, T, E)
+            return x
         x = self.embedding[ids]  # (B, T, E)
-        if self.subword is None or sub_ids is None or not len(sub_ids):
+        if sub_ids is None or not len(sub_ids):
             return x
         B, T, E = x.shape
         flat_ids = ids.reshape(-1)

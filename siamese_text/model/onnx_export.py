@@ -12,17 +12,23 @@ tower's vectors:
 exactly, without running padding steps. It lives in model/ beside torch_backend.py (imports flow
 downward only, and loading with backend="onnx" exports on the fly); torch and onnx are imported
 inside the functions, so the light core never loads them. onnx_backend.py runs the result.
+
+    python -m siamese_text.model.onnx_export MODEL_DIR    # writes encoder.onnx, encoder.int8.onnx
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
+from siamese_text.errors import OutputError, SiameseTextError
 from siamese_text.extras import require
+from siamese_text.model import folder
 from siamese_text.model.folder import EncoderConfig
 from siamese_text.model.onnx_backend import GRAPH_VERSION
 
@@ -107,3 +113,53 @@ def quantize_int8(model_bytes: bytes) -> bytes:
         source.write_bytes(model_bytes)
         ort_quant.quantize_dynamic(source, target, weight_type=ort_quant.QuantType.QInt8)
         return target.read_bytes()
+
+
+def export_folder(path: Path, int8: bool = True) -> list[Path]:
+    """Write the network of model folder `path` beside its weights: encoder.onnx (and encoder.int8.onnx).
+
+    What ships in the bundled model (scripts/stamp_default_model.py runs it); any folder gains
+    the same, so that `SiameseModel.load(path)` runs on ONNX Runtime without torch.
+    """
+    from siamese_text.model.onnx_backend import weights_digest
+    from siamese_text.model.siamese import SiameseModel
+
+    model = SiameseModel.load(path, backend="numpy")
+    config, weights = model.encoder_config, model.weights
+    network = export_onnx(config, weights, weights_digest(config, weights))
+    files = {folder.ENCODER_ONNX: network}
+    if int8:
+        quiet = logging.getLogger()  # the quantizer logs a hint about pre-processing on the root logger
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            files[folder.ENCODER_ONNX_INT8] = quantize_int8(network)
+        finally:
+            quiet.setLevel(level)
+    written = []
+    for name, data in files.items():
+        if not folder.write_optional(path, name, data):
+            raise OutputError(f"{path / name}: cannot be written (is the folder read-only?)")
+        written.append(path / name)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m siamese_text.model.onnx_export MODEL_DIR [--no-int8]"""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m siamese_text.model.onnx_export",
+                                     description="Write a model folder's network for ONNX Runtime "
+                                                 "(encoder.onnx, encoder.int8.onnx). Needs torch and onnx.")
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("--no-int8", action="store_true", help="skip encoder.int8.onnx")
+    args = parser.parse_args(argv)
+    try:
+        for file in export_folder(args.model_dir, int8=not args.no_int8):
+            print(f"wrote {file} ({file.stat().st_size / 1e6:.1f} MB)")
+    except SiameseTextError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

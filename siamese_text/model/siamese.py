@@ -1,18 +1,21 @@
 """SiameseModel: tokenizer + vocabulary + shared encoder + energy + calibration, in one folder.
 
-One class for every use: it encodes with the NumPy forward pass (numpy_encoder.py) unless told
-otherwise, so scoring, embedding, dedup and search need neither torch nor spaCy. Where torch is
-installed, `load(backend="torch")` or `"int8"` runs the same weights through torch, and the
-training side wraps the module it is training in the same class. The folder format (file names,
-schema, checks, atomic writes) belongs to folder.py.
+One class for every use, and neither torch nor spaCy needed to score, embed, dedup or search.
+The backend seam: `load()` runs the BiLSTM in ONNX Runtime (onnx_backend.py) when onnxruntime is
+installed and the folder carries the exported network (the bundled model does), else on the NumPy
+forward pass (numpy_encoder.py, the reference); `backend=` asks for one ("numpy", "onnx",
+"onnx-int8", or torch's "torch" / "int8"), and `card()` says which runs and why. The training side
+wraps the module it is training in the same class. The folder format (file names, schema, checks,
+atomic writes) belongs to folder.py.
 
-    >>> model = SiameseModel.load()            # the bundled model, NumPy
+    >>> model = SiameseModel.load()            # the bundled model, ONNX Runtime or NumPy
     >>> model.similarity("How do I learn Python?", "What is the best way to learn Python?")
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +35,19 @@ from siamese_text.text.tokenizer import Tokenizer, TokenizerConfig
 from siamese_text.text.vocab import Vocab
 
 BACKENDS = ("numpy", "torch", "int8", "onnx", "onnx-int8")
+INT8 = {"onnx": "onnx-int8", "torch": "int8"}  # the int8 twin of a float backend
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use: its CPU affinity (1 where the system has none, as macOS).
+
+    dedup/workers.py's `available_cpus` also caps it by a container's CPU quota; it sits in a
+    layer above this one.
+    """
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return 1
 
 
 @dataclass(frozen=True)
@@ -56,12 +72,14 @@ class SiameseModel:
         threshold: probability at or above which a pair is called a paraphrase.
         tokenizer_config: how texts are split, exactly as in training.
         meta: provenance and metrics (what it was trained on, validation numbers).
-        threads: BLAS threads of the NumPy path while encoding. The LSTM makes one small matrix
-            product per time step, where a second thread costs more than it gains, so 1 is the
-            default; 0 leaves the BLAS library's default.
+        threads: threads while encoding. On the NumPy and ONNX Runtime paths, `encode` runs its
+            length-sorted batches on this many threads at once (one ONNX Runtime session or one
+            BLAS thread each; both release the GIL). The torch backend sets torch's threads.
+            0 leaves the libraries' defaults, on one batch at a time.
     """
 
     batch_size = 128  # texts per forward pass: a batch's (B, T, 4H) gate inputs stay in cache
+    encode_part = 4096  # texts sorted by length together; fixed, so vectors do not depend on threads
 
     def __init__(self, encoder: Any, vocab: Vocab, energy: Energy | str = Energy.cosine,
                  calibration: Calibration | None = None, threshold: float = 0.5,
@@ -79,7 +97,11 @@ class SiameseModel:
         self.calibration = calibration or Calibration()
         self.threshold = float(threshold)
         self.tokenizer = Tokenizer(tokenizer_config)
-        self.featurizer = Featurizer(self.tokenizer, vocab, encoder.config)
+        self.featurizer = Featurizer(self.tokenizer, vocab, encoder.config)  # all n-grams: what training eats
+        if encoder.config.subword_buckets and hasattr(encoder, "know_words"):
+            encoder.know_words(vocab.itos)  # known words' n-gram means from a table, computed once
+        self._encode_features = Featurizer(self.tokenizer, vocab, encoder.config,
+                                           unknown_only=bool(getattr(encoder, "knows_words", False)))
         self.meta = dict(meta or {})
         self.threads = threads
 
@@ -97,7 +119,7 @@ class SiameseModel:
 
     @property
     def backend(self) -> str:
-        """"numpy", "torch", "int8", "onnx" or "onnx-int8": what runs the forward pass."""
+        """"numpy", "torch", "int8", "onnx" or "onnx-int8": what runs the forward pass (see backend_reason)."""
         if isinstance(self.encoder, NumpyEncoder):
             return "numpy"
         if hasattr(self.encoder, "session"):  # an onnx_backend.OnnxEncoder ("numpy" when it fell back)
@@ -129,16 +151,44 @@ class SiameseModel:
         """
         if isinstance(texts, str):
             raise TypeError("encode takes a list of texts; wrap a single text in a list")
-        feats = features if features is not None else self.featurizer(list(texts))
+        texts = list(texts) if features is None else None
+        count = len(texts) if features is None else len(features)
         batch_size = batch_size or self.batch_size
-        out = np.zeros((len(feats), self.dim), dtype=np.float32)
-        order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
+        out = np.zeros((count, self.dim), dtype=np.float32)
         use_sub = bool(self.encoder_config.subword_buckets)
-        with self._blas_threads():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                out[idx] = self.encoder(**pad_batch([feats[i] for i in idx], use_sub))
+
+        workers = self.threads if self.backend in ("numpy", "onnx", "onnx-int8") else 1
+        pool = None
+        if workers > 1 and count > batch_size:
+            from concurrent.futures import ThreadPoolExecutor  # (and logging): not for a cold one-pair score
+
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="siamese-encode")
+        pending = []
+        try:
+            with self._blas_threads():
+                # a part at a time, sorted by length within it (less padding); with threads, this
+                # one builds the next part's features (tokenizing holds the GIL) while the pool's
+                # threads run this part's batches (NumPy's kernels and ONNX Runtime release it)
+                for start in range(0, count, self.encode_part):
+                    stop = min(count, start + self.encode_part)
+                    feats = self._encode_features(texts[start:stop]) if features is None else features[start:stop]
+                    order = sorted(range(start, stop), key=lambda i, f=feats, s=start: len(f[i - s]))
+                    for b in range(0, len(order), batch_size):
+                        job = (out, order[b : b + batch_size], feats, start, use_sub)
+                        if pool is None:
+                            self._run_batch(*job)
+                        else:
+                            pending.append(pool.submit(self._run_batch, *job))
+                for future in pending:
+                    future.result()  # re-raises a batch's error here
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         return out
+
+    def _run_batch(self, out: np.ndarray, idx: list[int], feats: list, start: int, use_sub: bool) -> None:
+        """Encode the texts `idx` (features feats[i - start]) into out[idx]; on one of encode's threads."""
+        out[idx] = self.encoder(**pad_batch([feats[i - start] for i in idx], use_sub))
 
     def energies_from_vectors(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Row-wise energy between two (N, D) arrays of embeddings -> (N,)."""
@@ -212,30 +262,38 @@ class SiameseModel:
 
     # ----- backends --------------------------------------------------------------------------
 
-    def with_backend(self, backend: str = "numpy", threads: int | None = None,
-                     source: Path | None = None) -> "SiameseModel":
+    def with_backend(self, backend: str | None = "numpy", threads: int | None = None,
+                     source: Path | None = None, int8: bool = False) -> "SiameseModel":
         """The same model (shared vocabulary and settings) running on another backend.
 
         Args:
-            backend: "numpy" (default, no torch), "torch" or "int8" (torch dynamic quantization
-                of the LSTM and Linear layers; inference only, cannot be saved). torch backends
-                need the `train` extra. "onnx" / "onnx-int8" run the LSTM in ONNX Runtime (the
-                `onnx` extra; see model/onnx_backend.py); without the exported network and torch
-                to export it, they fall back to NumPy and `card()` says why.
-            threads: threads while encoding (default: this model's); ONNX Runtime's intra-op threads.
+            backend: "numpy" (no torch), "torch" or "int8" (torch dynamic quantization of the
+                LSTM and Linear layers; inference only, cannot be saved; the `train` extra).
+                "onnx" / "onnx-int8" run the LSTM in ONNX Runtime (the `onnx` extra, a one-line
+                MissingExtra without it; see model/onnx_backend.py): the network from `source`,
+                else exported now with torch, else NumPy, and `card()` says why. None: the
+                default, ONNX Runtime when it is installed and `source` carries the network (never
+                exported on the fly), else NumPy.
+            threads: threads while encoding (default: this model's).
             source: the model folder the weights came from, where "onnx" backends find (and
                 cache) the exported network.
+            int8: the int8 twin of `backend` ("onnx-int8" for None or "onnx", "int8" for "torch").
         """
-        if backend not in BACKENDS:
+        if backend is not None and backend not in BACKENDS:
             raise ArgumentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if int8:
+            if (backend or "onnx") not in INT8 and backend not in INT8.values():
+                raise ArgumentError(f"int8 runs on the onnx or torch backend, not on {backend}")
+            backend = INT8.get(backend or "onnx", backend)
         threads = self.threads if threads is None else threads
         if backend == "numpy":
             encoder = NumpyEncoder(self.encoder_config, self.weights)
-        elif backend in ("onnx", "onnx-int8"):
+        elif backend in (None, "onnx", "onnx-int8"):
             from siamese_text.model.onnx_backend import onnx_encoder
 
+            embedder = self.encoder if isinstance(self.encoder, NumpyEncoder) else None  # shared: built once
             encoder = onnx_encoder(self.encoder_config, self.weights, int8=backend == "onnx-int8",
-                                   threads=threads, path=source)
+                                   threads=threads, path=source, export=backend is not None, embedder=embedder)
         else:
             from siamese_text.model.torch_backend import torch_backend
 
@@ -249,12 +307,13 @@ class SiameseModel:
         return self.with_backend("int8")
 
     def _blas_threads(self):
-        """A context that limits BLAS threads of the NumPy path (threadpoolctl) while encoding."""
+        """A context that keeps BLAS to one thread per encoding thread of the NumPy path (threadpoolctl;
+        the ONNX path's NumPy part makes no BLAS calls)."""
         if not self.threads or self.backend != "numpy":
             return contextlib.nullcontext()
         from threadpoolctl import threadpool_limits
 
-        return threadpool_limits(limits=self.threads, user_api="blas")
+        return threadpool_limits(limits=1, user_api="blas")
 
     def card(self) -> list[tuple[str, str]]:
         """What the model is, what it learnt from and how well it did: (field, text) rows, for `info`."""
@@ -276,10 +335,17 @@ class SiameseModel:
                                             for k, v in meta[key].items())))
         if "command" in meta:
             rows.append(("rebuild with", str(meta["command"])))
-        note = getattr(self.encoder, "note", "")
-        if self.backend != "numpy" or note:
-            rows.append(("backend", f"{self.backend}" + (f" (requested onnx: {note})" if note else "")))
+        rows.append(("backend", self.backend_reason()))
         return rows
+
+    def backend_reason(self) -> str:
+        """What runs the forward pass and, when it is not what was asked for, why:
+        "onnx", "numpy (onnxruntime not installed)", "numpy (requested onnx: ...)"."""
+        if hasattr(self.encoder, "open"):
+            self.encoder.open()  # a lazy ONNX session: check the network before naming it
+        note = getattr(self.encoder, "note", "")
+        threads = f", {self.threads} thread{'s' if self.threads != 1 else ''}" if self.threads else ""
+        return f"{self.backend}{threads}" + (f" ({note})" if note else "")
 
     # ----- persistence -----------------------------------------------------------------------
 
@@ -303,19 +369,25 @@ class SiameseModel:
         return folder.write_folder(path, self.config_dict(), self.weights, self.vocab.save, dtype=dtype)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, backend: str = "numpy", threads: int = 1) -> "SiameseModel":
+    def load(cls, path: str | Path | None = None, backend: str | None = None, threads: int | None = None,
+             int8: bool = False) -> "SiameseModel":
         """Load a model folder; with no path, the bundled default model.
 
         Args:
             path: a folder written by `save`.
-            backend: "numpy" (no torch needed), "torch" or "int8" (need the `train` extra), "onnx"
-                or "onnx-int8" (the `onnx` extra; the folder's encoder.onnx, else exported with torch).
-            threads: threads while encoding (1 is fastest for this LSTM; 0 = the library's default).
+            backend: None (default): ONNX Runtime when onnxruntime is installed and the folder
+                carries the exported network (encoder.onnx; the bundled model does), else NumPy;
+                `card()` says which and why. Or "numpy" (the reference path), "onnx" / "onnx-int8"
+                (the `onnx` extra; the folder's network, else exported with torch), "torch" /
+                "int8" (the `train` extra).
+            threads: threads while encoding (default: the CPUs this process may use).
+            int8: run the int8-quantized network ("onnx-int8", or torch's "int8" with backend="torch").
         Raises:
             ModelFolderError: a missing, truncated or mismatched file, named in the message.
         """
-        if backend not in BACKENDS:
+        if backend is not None and backend not in BACKENDS:
             raise ArgumentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        threads = available_cpus() if threads is None else threads
         path = folder.check_folder(Path(path) if path is not None else DEFAULT_MODEL_DIR)
         spec = folder.read_spec(path)
         try:
@@ -329,4 +401,4 @@ class SiameseModel:
         folder.verify_checksums(path, vocab.itos)  # last: a malformed file is named for what is wrong first
         model = cls(NumpyEncoder(spec.encoder, weights), vocab, spec.energy, spec.calibration, spec.threshold,
                     spec.tokenizer, spec.meta, threads=threads)
-        return model if backend == "numpy" else model.with_backend(backend, source=path)
+        return model if backend == "numpy" and not int8 else model.with_backend(backend, source=path, int8=int8)

@@ -45,20 +45,32 @@ class Features:
 class Featurizer:
     """text -> Features, with the tokenizer, vocabulary and encoder settings of one model.
 
-    `config` is the model's EncoderConfig (any FeatureSettings will do).
+    `config` is the model's EncoderConfig (any FeatureSettings will do). With `unknown_only`, only
+    words outside the vocabulary get their n-grams (known words get an empty tuple): for an
+    encoder that reads known words' n-gram means from a table (`NumpyEncoder.know_words`), which
+    saves hashing and copying n-grams for most tokens. Training needs them all (the default).
     """
 
-    def __init__(self, tokenizer: Tokenizer, vocab: Vocab, config: FeatureSettings) -> None:
+    def __init__(self, tokenizer: Tokenizer, vocab: Vocab, config: FeatureSettings,
+                 unknown_only: bool = False) -> None:
         self.tokenizer = tokenizer
         self.vocab = vocab
         self.config = config
+        self.unknown_only = unknown_only
 
     def from_tokens(self, tokens: list[str]) -> Features:
         tokens = tokens[: self.config.max_tokens]
         c = self.config
-        subs = tuple(subword_ids(t, c.subword_min_n, c.subword_max_n, c.subword_buckets) for t in tokens) \
-            if c.subword_buckets else ()
-        return Features(tuple(self.vocab.encode(tokens)), subs)
+        ids = self.vocab.encode(tokens)
+        if not c.subword_buckets:
+            return Features(tuple(ids), ())
+        n_min, n_max, buckets = c.subword_min_n, c.subword_max_n, c.subword_buckets
+        if self.unknown_only:
+            subs = tuple(subword_ids(t, n_min, n_max, buckets) if i == Vocab.unk_id else ()
+                         for t, i in zip(tokens, ids))
+        else:
+            subs = tuple(subword_ids(t, n_min, n_max, buckets) for t in tokens)
+        return Features(tuple(ids), subs)
 
     def __call__(self, texts: Sequence[str]) -> list[Features]:
         """Features of each text, in order."""
