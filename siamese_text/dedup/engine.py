@@ -7,9 +7,11 @@
 and hand the bracketed part to an Engine: given the distinct texts in record order, it returns
 for each the earlier kept text it duplicates (or -1) and the score. The local engine runs the
 stages of stages.py in this process, with encoding spread over worker processes (workers.py). An
-engine for a cluster implements the same method; to add one, write a class here (or in its own
-module beside this one) and register it in ENGINES. It must give the local engine's answer:
-keep-first in record order, no chaining (stages.keep_first).
+engine for a cluster implements the same method: RayEngine (ray_engine.py, the `[ray]` extra) runs
+the stages as Ray Data operations. To add one, write a class here (or in its own module beside this
+one) and register it in ENGINES (a function returning the class when its module needs an extra,
+so that naming the engines imports nothing). It must give the local engine's answer: keep-first
+in record order, no chaining (stages.keep_first).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from siamese_text.dedup.index import Scoring
 from siamese_text.dedup.stages import DedupConfig, embed, partition, search_and_resolve
 from siamese_text.dedup.workers import threads
 from siamese_text.errors import ArgumentError
+from siamese_text.extras import require
 
 
 class Engine(Protocol):
@@ -35,7 +38,8 @@ class Engine(Protocol):
                         exact_search: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """dup_of (U,) int64 (-1 = kept) and best (U,) float64 score, as `stages.keep_first`.
 
-        on_stage(name) is called as each stage ends ("embed", "index", "search"), for timings.
+        on_stage(name) is called as each stage ends ("embed", "index", "search"), for timings;
+        an engine may report one of its own first ("start": RayEngine connecting to its cluster).
         """
         ...
 
@@ -59,13 +63,30 @@ class LocalEngine:
             return result
 
 
-ENGINES: dict[str, type] = {"local": LocalEngine}
+def _ray_engine() -> type:
+    """RayEngine, imported only when asked for (ray is an extra; the light core never loads it)."""
+    require("ray", "ray")  # MissingExtra: "the Ray engine needs Ray: pip install 'siamese-text[ray]'"
+    from siamese_text.dedup.ray_engine import RayEngine
+
+    return RayEngine
 
 
-def get_engine(engine: str | Engine = "local") -> Engine:
-    """An Engine by name ("local"), or `engine` itself when it already is one."""
+# name -> the Engine class, or a function returning it for an engine whose module needs an extra
+ENGINES: dict[str, Callable[[], type] | type] = {"local": LocalEngine, "ray": _ray_engine}
+
+
+def get_engine(engine: str | Engine = "local", **options) -> Engine:
+    """An Engine by name ("local", "ray"), built with `options` (e.g. address="HEAD:6379" for
+    "ray"), or `engine` itself when it already is one."""
     if not isinstance(engine, str):
+        if options:
+            raise ArgumentError("engine options go with an engine name, not with an Engine object")
         return engine
     if engine not in ENGINES:
         raise ArgumentError(f"unknown dedup engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    return ENGINES[engine]()
+    factory = ENGINES[engine]
+    cls = factory if isinstance(factory, type) else factory()
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ArgumentError(f"dedup engine {engine!r}: {exc}") from None

@@ -1,9 +1,12 @@
-"""Deduplicating text files: records read by streaming, outputs written atomically.
+"""Deduplicating files of records: records read by streaming, outputs written atomically.
 
-A record is one line (`unit="line"`, the line ending and a first-line BOM not part of its text)
-or one whole file (`unit="file"`). Inputs are read twice, never held in memory: once to hash and
-collect the distinct texts, once to copy the kept records byte for byte. Standard input ("-")
-is first spooled to a file in a temporary folder beside the outputs (`work_folder`).
+A record is one line (the line ending and a first-line BOM not part of its text), one whole file,
+or a record of a JSONL, CSV, TSV or Parquet shard whose text is one or more of its fields; the
+shards are read and written by `corpora.records` (globs and folders of shards expand there, in
+sorted order; records are numbered in shard order, then record order). Inputs are read twice,
+never held in memory: once to hash and collect the distinct texts, once to copy the kept records
+unchanged (byte for byte, or for Parquet the kept rows under the same schema). Standard input
+("-") is first spooled to a file in a temporary folder beside the outputs (`work_folder`).
 
 Every output goes to a temporary file beside its destination (`.NAME.tmp-*`, same file system)
 and is renamed into place only when all of them are complete. A replaced output is kept aside
@@ -24,7 +27,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -32,8 +35,11 @@ import numpy as np
 
 from siamese_text.dedup.engine import get_engine
 from siamese_text.dedup.stages import DedupConfig, DedupResult, ExactGroups, resolve
-from siamese_text.corpora.lines import iter_lines, read_whole
+from siamese_text.corpora.records import (RECORD_FORMATS, Record, RecordSpec, ReportWriter, Shard, ShardWriter,
+                                          check_spec, expand_paths, format_of)
+from siamese_text.corpora.records import iter_records as iter_shard_records
 from siamese_text.errors import ArgumentError, InputFileError, OutputError
+from siamese_text.extras import require
 from siamese_text.dedup.index import Scoring
 from siamese_text.model.crash_points import crash_point
 from siamese_text.model.siamese import SiameseModel
@@ -43,10 +49,18 @@ WORK_PREFIX = ".siamese-text-work-"  # + PID-RANDOM: a run's temporary folder (t
 
 
 class Unit(str, Enum):
-    """What one record is."""
+    """What one record is (of a text file; `format` says how other shards hold records)."""
 
     line = "line"
     file = "file"
+
+
+class OnBad(str, Enum):
+    """What a record that cannot be read does: stop with an error naming shard and record, or
+    stay out of deduplication, written through unchanged and listed in the report."""
+
+    error = "error"
+    skip = "skip"
 
 
 class DecodeErrors(str, Enum):
@@ -61,6 +75,11 @@ class Source:
     name: str  # as the user gave it (shown in errors and the report)
     path: Path  # where the bytes are (a spool file for stdin)
     out_name: str
+    format: str = "lines"  # how it holds records (corpora.records.Format, never "auto")
+
+    @property
+    def shard(self) -> Shard:
+        return Shard(self.name, self.path, self.format)
 
 
 @dataclass(frozen=True)
@@ -75,25 +94,40 @@ class DedupSummary:
     seconds: float
     threshold: float
     stages: dict  # seconds spent reading, embedding, indexing, searching, writing
+    bad: int = 0  # records that could not be read (on_bad="skip"): written through, in the report
 
     @property
     def kept(self) -> int:
+        """Records written to the outputs (bad ones included: they are passed through)."""
         return self.records - self.exact_removed - self.near_removed
 
 
 def iter_records(source: Source, unit: str, errors: str) -> Iterator[tuple[bytes, str]]:
-    """(raw bytes as in the file, decoded text) of each record of one source, in order.
+    """(raw bytes as in the file, decoded text) of each line (unit="line") or of the whole file
+    (unit="file") of a text source, in order.
 
     Lines are read by `corpora.lines` (NUL characters kept: records are copied byte for byte).
     """
-    hint = "pass --errors replace to read it anyway"
-    if unit == "file":
-        raw, text = read_whole(source.path, errors=errors, nul_ok=True, name=source.name, hint=hint)
-        if raw:  # an empty file holds no record
-            yield raw, text
-        return
-    for _, text, raw in iter_lines(source.path, errors=errors, nul_ok=True, name=source.name, hint=hint):
-        yield raw, text
+    shard = Shard(source.name, source.path, "file" if unit == "file" else "lines")
+    for record in iter_shard_records(shard, RecordSpec(errors=errors)):
+        yield record.raw, record.text
+
+
+def resolve_formats(sources: Sequence[Source], fmt: str, unit: str) -> list[Source]:
+    """Each source with its format: `fmt`, or with "auto" the one of its extension ("file" for
+    every source when unit="file"); standard input is read as lines unless `fmt` says otherwise,
+    and its output is named after the format (stdin.txt, stdin.jsonl, ...)."""
+    if unit == "file" and fmt not in ("auto", "file"):
+        raise ArgumentError(f"--unit file reads whole files; it does not go with --format {fmt}")
+    out = []
+    for source in sources:
+        chosen = "file" if unit == "file" else "lines" if source.name == "<stdin>" and fmt == "auto" \
+            else format_of(source.name, fmt)
+        out_name = source.out_name
+        if source.name == "<stdin>" and chosen in RECORD_FORMATS:
+            out_name = f"stdin.{chosen}"
+        out.append(replace(source, format=chosen, out_name=out_name))
+    return out
 
 
 def open_sources(paths: Sequence[str | Path], spool_dir: Path | None) -> list[Source]:
@@ -152,17 +186,38 @@ def _same(a: Path, b: Path) -> bool:
 def dedup_files(paths: Sequence[str | Path], out_dir: Path | None = None, report: Path | None = None,
                 model=None, threshold: float | None = None, unit: str = "line", errors: str = "strict",
                 overwrite: bool = False, progress: bool = False,
-                config: DedupConfig | None = None, engine="local") -> DedupSummary:
-    """Deduplicate text files: one output per input under out_dir (kept records, byte-identical,
-    in order), and a JSONL report of removed records. out_dir=None writes only the report.
-    `engine` runs the near-duplicate stages ("local", or an Engine: see engine.py).
+                config: DedupConfig | None = None, engine="local", *, format: str = "auto",
+                text_fields: Sequence[str] = (), id_field: str | None = None,
+                on_bad: str = "error") -> DedupSummary:
+    """Deduplicate files of records: one output shard per input under out_dir (the kept records,
+    unchanged and in order, in the input's format), and a report of removed records (JSONL, or
+    Parquet when `report` ends in .parquet). out_dir=None writes only the report.
+
+    Args:
+        paths: files, folders (their files, sorted) and globs; "-" is standard input.
+        unit: "line" or "file" (each text file is one record: the same as format="file").
+        engine: who runs the near-duplicate stages ("local", or an Engine: see engine.py).
+        format: "auto" (from each file's extension: .jsonl/.json/.ndjson, .csv, .tsv, .parquet,
+            else lines), or one of "lines", "file", "jsonl", "csv", "tsv", "parquet" for all.
+        text_fields: the field(s) holding the text of a record format (several are joined with a
+            newline); required when a shard is JSONL, CSV, TSV or Parquet.
+        id_field: a field naming each record in the report, beside its shard and record number.
+        on_bad: a record that cannot be read stops the run ("error": `SHARD:RECORD: reason`), or
+            ("skip") is not deduplicated, written through unchanged, counted and reported as bad.
 
     Raises:
-        SiameseTextError: a missing input, invalid UTF-8 (under errors="strict"), an output that
-            would replace an input, or an existing output without overwrite.
+        SiameseTextError: a missing input, invalid UTF-8 (under errors="strict"), a bad record
+            (under on_bad="error"), an output that would replace an input, or an existing output
+            without overwrite.
     """
     if unit not in tuple(Unit) or errors not in tuple(DecodeErrors):
         raise ValueError("unit is 'line' or 'file'; errors is 'strict' or 'replace'")
+    if isinstance(text_fields, str):
+        text_fields = (text_fields,)
+    spec = RecordSpec(tuple(text_fields), id_field, errors, on_bad)
+    format_of("", format)  # an unknown format is an error before anything is read
+    if report is not None and report.suffix.lower() == ".parquet":
+        require("pyarrow.parquet", "parquet", "a Parquet report")  # missing: say so before any work
     started = time.perf_counter()
     encoder = model if model is not None else SiameseModel.load()
     scoring = Scoring.for_encoder(encoder, threshold)
@@ -173,9 +228,10 @@ def dedup_files(paths: Sequence[str | Path], out_dir: Path | None = None, report
     spooling = any(str(p) == "-" for p in paths)  # standard input is read twice: spooled to a file
     where = out_dir if out_dir is not None else report.parent if report is not None else None
     with work_folder(where) if spooling else contextlib.nullcontext() as spool:
-        sources = open_sources(paths, spool)
+        sources = resolve_formats(open_sources(expand_paths(paths, format), spool), format, unit)
+        check_spec([s.shard for s in sources], spec)
         outputs = plan_outputs(sources, out_dir, report, overwrite)
-        groups, counts, unique = ExactGroups(), [], []
+        groups, counts, unique, bad = ExactGroups(), [], [], {}
         total = sum(s.path.stat().st_size for s in sources)
         from tqdm.auto import tqdm
 
@@ -183,16 +239,19 @@ def dedup_files(paths: Sequence[str | Path], out_dir: Path | None = None, report
                   disable=not progress) as bar:
             for source in sources:
                 count = done = 0
-                for raw, text in iter_records(source, unit, errors):
-                    if groups.add(text):
-                        unique.append(text[:max_chars])
+                for record in iter_shard_records(source.shard, spec):
+                    if record.bad is not None:  # kept out of deduplication: grouped as a blank record
+                        bad[len(groups.unique_of)] = record.bad
+                        groups.add("")
+                    elif groups.add(record.text):
+                        unique.append(record.text[:max_chars])
                     count += 1
-                    done += len(raw)
+                    done += len(record.raw) if record.raw is not None else 0
                     if count % 16384 == 0:
                         bar.update(done)
                         done = 0
                 counts.append(count)
-                bar.update(done)
+                bar.update(done if source.format != "parquet" else source.path.stat().st_size)
         clock = _Clock(started)
         clock("read")
         dup_of, best = get_engine(engine).near_duplicates(unique, encoder, scoring, config or DedupConfig(),
@@ -202,10 +261,10 @@ def dedup_files(paths: Sequence[str | Path], out_dir: Path | None = None, report
             if len(groups.unique_of) else 0
         result = resolve(groups, dup_of, best, scoring.threshold)
         del groups
-        written = write_outputs(sources, counts, result, outputs, report, unit, errors)
+        written = write_outputs(sources, counts, result, outputs, report, spec, bad)
         clock("write")
-    return DedupSummary(len(result.duplicate_of), blank, result.n_exact, result.n_near, written,
-                        time.perf_counter() - started, scoring.threshold, clock.stages)
+    return DedupSummary(len(result.duplicate_of), blank - len(bad), result.n_exact, result.n_near, written,
+                        time.perf_counter() - started, scoring.threshold, clock.stages, len(bad))
 
 
 class _Clock:
@@ -221,41 +280,50 @@ class _Clock:
 
 
 def write_outputs(sources: Sequence[Source], counts: Sequence[int], result: DedupResult,
-                  outputs: Sequence[Path], report: Path | None, unit: str, errors: str) -> int:
-    """Second pass: kept records into temporary outputs and removed ones into the report;
+                  outputs: Sequence[Path], report: Path | None, spec: RecordSpec,
+                  bad: dict[int, str] | None = None) -> int:
+    """Second pass: kept records into temporary outputs and removed (and bad) ones into the report;
     then every temporary file is renamed into place. On any failure none is left behind.
 
+    Args:
+        bad: record (global number) -> why it could not be read; such records are written through.
     Returns:
-        The number of output files written (with unit="file", removed files get none).
+        The number of output files written (whole files that were removed get none).
     """
+    bad = bad or {}
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)  # first record of each source
     dup_of = result.duplicate_of
     twins = set(np.unique(dup_of[dup_of >= 0]).tolist())  # kept records some removed one points at
-    twin_text: dict[int, str] = {}
+    twin_of: dict[int, Record] = {}
     temps: list[tuple[Path, Path]] = []
     rep = _temp_for(report) if report is not None else None
+    parquet = report is not None and report.suffix.lower() == ".parquet"
     try:
-        rep_fh = open(rep, "w", encoding="utf-8", newline="\n") if rep is not None else None
+        rep_fh = ReportWriter(rep, parquet, REPORT_COLUMNS) if rep is not None else None
         try:
             for f, source in enumerate(sources):
-                out_fh = None
-                if outputs and (unit == "line" or counts[f] == 0 or dup_of[starts[f]] < 0):
+                writer = None
+                if outputs and (source.format != "file" or counts[f] == 0 or dup_of[starts[f]] < 0):
                     temps.append((_temp_for(outputs[f]), outputs[f]))
-                    out_fh = open(temps[-1][0], "wb")
+                    writer = ShardWriter(source.shard, temps[-1][0], spec, _write_kept)
                 try:
-                    for offset, (raw, text) in enumerate(iter_records(source, unit, errors)):
+                    for offset, record in enumerate(iter_shard_records(source.shard, spec)):
                         g = int(starts[f]) + offset
+                        if writer is not None:
+                            writer.add(record, bool(dup_of[g] < 0))
                         if dup_of[g] < 0:
-                            if out_fh is not None:
-                                _write_kept(out_fh, raw)
                             if g in twins:
-                                twin_text[g] = text
+                                twin_of[g] = Record(None, record.text, record.id)  # not its bytes
+                            if g in bad and rep_fh is not None:
+                                rep_fh.write(_bad_entry(g, bad[g], sources, starts, parquet))
                         elif rep_fh is not None:
-                            rep_fh.write(_report_line(g, text, result, twin_text, sources, starts, unit))
+                            rep_fh.write(_report_entry(g, record, result, twin_of, sources, starts, spec, parquet))
+                    if writer is not None:
+                        writer.close()
                 finally:
-                    if out_fh is not None:
-                        out_fh.close()
-                if out_fh is not None:
+                    if writer is not None:
+                        writer.discard()
+                if writer is not None:
                     crash_point("dedup.output-written")
         finally:
             if rep_fh is not None:
@@ -377,18 +445,56 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _where(g: int, sources: Sequence[Source], starts: np.ndarray, unit: str) -> tuple[str, int | None]:
+# The columns of a Parquet report (a JSONL report has the same facts, with `duplicate_of` nested)
+REPORT_COLUMNS = {"file": "string", "record": "int64", "kind": "string", "score": "float64", "exact": "bool_",
+                  "text": "string", "duplicate_of_file": "string", "duplicate_of_record": "int64",
+                  "duplicate_of_text": "string", "id": "string", "duplicate_of_id": "string", "reason": "string"}
+
+
+def _where(g: int, sources: Sequence[Source], starts: np.ndarray) -> tuple[Source, int]:
+    """The source of record g and its 1-based record number there."""
     f = int(np.searchsorted(starts, g, side="right")) - 1
-    return sources[f].name, (g - int(starts[f]) + 1 if unit == "line" else None)
+    return sources[f], g - int(starts[f]) + 1
 
 
-def _report_line(g: int, text: str, result: DedupResult, twin_text: dict[int, str],
-                 sources: Sequence[Source], starts: np.ndarray, unit: str) -> str:
+def _name(g: int, sources: Sequence[Source], starts: np.ndarray) -> dict:
+    """How an entry names a record: its file and, for text lines, "line" (null for a whole file),
+    for other shards "record" (1-based). Entries of record shards also say their "kind" (exact,
+    near, bad); those of text lines keep the fields they have always had (`exact` says the kind)."""
+    source, number = _where(g, sources, starts)
+    if source.format in RECORD_FORMATS:
+        return {"file": source.name, "record": number}
+    return {"file": source.name, "line": number if source.format == "lines" else None}
+
+
+def _report_entry(g: int, record: Record, result: DedupResult, twin_of: dict[int, Record],
+                  sources: Sequence[Source], starts: np.ndarray, spec: RecordSpec, parquet: bool) -> dict:
     twin = int(result.duplicate_of[g])
-    file, line = _where(g, sources, starts, unit)
-    twin_file, twin_line = _where(twin, sources, starts, unit)
-    return json.dumps({
-        "file": file, "line": line, "text": text,
-        "duplicate_of": {"file": twin_file, "line": twin_line, "text": twin_text[twin]},
-        "score": round(float(result.scores[g]), 6), "exact": bool(result.exact[g]),
-    }, ensure_ascii=False) + "\n"
+    kept = twin_of[twin]
+    entry = {**_name(g, sources, starts), "text": record.text}
+    duplicate_of = {**_name(twin, sources, starts), "text": kept.text}
+    if spec.id_field is not None:
+        entry["id"], duplicate_of["id"] = record.id, kept.id
+    exact = bool(result.exact[g])
+    entry.update({"duplicate_of": duplicate_of, "score": round(float(result.scores[g]), 6), "exact": exact})
+    if "record" in entry or parquet:  # entries of text lines stay as they have always been
+        entry["kind"] = "exact" if exact else "near"
+    return _flat(entry) if parquet else entry
+
+
+def _bad_entry(g: int, reason: str, sources: Sequence[Source], starts: np.ndarray, parquet: bool) -> dict:
+    entry = {**_name(g, sources, starts), "text": None, "duplicate_of": None, "score": None, "exact": False,
+             "kind": "bad", "reason": reason}
+    return _flat(entry) if parquet else entry
+
+
+def _flat(entry: dict) -> dict:
+    """An entry as a row of REPORT_COLUMNS (ids as text: one column type for ids of any type)."""
+    row = {k: v for k, v in entry.items() if k != "duplicate_of"}
+    row["record"] = entry.get("record", entry.get("line"))
+    for key, value in (entry.get("duplicate_of") or {}).items():
+        row[f"duplicate_of_{'record' if key == 'line' else key}"] = value
+    for key in ("id", "duplicate_of_id"):
+        if row.get(key) is not None and not isinstance(row[key], str):
+            row[key] = json.dumps(row[key], ensure_ascii=False, default=str)
+    return row
