@@ -341,3 +341,28 @@ def test_embed_with_ray_writes_parquet_and_npy_shards(ray_local, model, tmp_path
     assert not list((tmp_path / "npy").glob(".*"))  # no temporary file left
     with pytest.raises(OutputError, match="not empty"):
         embed_with_ray(texts, model, tmp_path / "npy", format="npy")
+
+
+def test_embed_command_on_a_jsonl_shard_writes_the_records_vectors(ray_local, model, tmp_path):
+    """`siamese-text embed SHARD --engine ray --text-field t --out DIR`, in this process (it joins
+    the session's Ray instance): one vector per record, in record order by id, blank text included."""
+    import json
+
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from siamese_text.cli import app
+
+    texts = [t for t in TOY if t][:6] + [""]
+    shard = tmp_path / "part-0.jsonl"
+    shard.write_text("".join(json.dumps({"t": t, "other": i}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    result = CliRunner().invoke(app, ["embed", str(shard), "--engine", "ray", "--text-field", "t",
+                                      "--out", str(tmp_path / "vec"), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(tmp_path / "vec")
+    order = np.argsort(table["id"].to_numpy())
+    assert table["id"].to_numpy()[order].tolist() == list(range(len(texts)))
+    np.testing.assert_allclose(np.stack(table["vector"].to_numpy(zero_copy_only=False))[order],
+                               model.encode(texts), atol=1e-5)
+    missing = CliRunner().invoke(app, ["embed", str(shard), "--engine", "ray", "--out", str(tmp_path / "v2")])
+    assert missing.exit_code == 1 and "--text-field" in missing.output

@@ -32,12 +32,24 @@ class Backend(str, Enum):
 
 
 BackendOption = Annotated[Optional[Backend], typer.Option(
-    help="What runs the network [default: onnx when onnxruntime is installed and the model folder carries "
-         "its encoder.onnx, else numpy; `info` says which].", show_default=False)]
+    help="What runs the network (default: onnx when onnxruntime is installed and the model folder carries "
+         "its encoder.onnx, else numpy; `info` says which).", show_default=False)]
 Int8Option = Annotated[bool, typer.Option("--int8", help="Run the int8-quantized network (onnx or torch "
                                           "backend): faster, vectors move by about 1e-3.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(
-    help="Threads while encoding [default: the CPUs this process may use].", min=1, show_default=False)]
+    help="Threads while encoding (default: the CPUs this process may use).", min=1, show_default=False)]
+
+
+class EngineName(str, Enum):
+    """Who runs the heavy stages: this machine, or Ray Data (the ray extra)."""
+
+    local = "local"
+    ray = "ray"
+
+
+AddressOption = Annotated[Optional[str], typer.Option(
+    help="With --engine ray: the cluster to join (HOST:PORT, or 'auto'); without it a local Ray instance "
+         "is started.", show_default=False)]
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from siamese_text.cli.common import (BackendOption, Int8Option, JsonOption, ModelOption, ThreadsOption, fail,
-                                     load_model, note, switch_backend, user_errors)
+from siamese_text.cli.common import (AddressOption, BackendOption, EngineName, Int8Option, JsonOption, ModelOption,
+                                     ThreadsOption, fail, load_model, note, switch_backend, user_errors)
 from siamese_text.corpora.records import Format
 from siamese_text.dedup.files import DecodeErrors, OnBad, Unit
 from siamese_text.dedup.stages import DedupConfig
 
 ProgressOption = Annotated[bool, typer.Option(help="Progress bars on stderr (when it is a terminal).")]
-
-
-class EngineName(str, Enum):
-    """Who runs the near-duplicate stages: this machine, or Ray Data (the ray extra)."""
-
-    local = "local"
-    ray = "ray"
 
 
 def dedup(
@@ -63,8 +55,7 @@ def dedup(
                        "this process may use).", min=0)] = DedupConfig.workers,
     engine: Annotated[EngineName, typer.Option(help="Who runs the near-duplicate stages: this machine, or "
                       "Ray Data (the ray extra).")] = EngineName.local,
-    address: Annotated[Optional[str], typer.Option(help="With --engine ray: the cluster to join (HOST:PORT, "
-                       "or 'auto'); without it a local Ray instance is started.", show_default=False)] = None,
+    address: AddressOption = None,
 ) -> None:
     """Remove exact and near-duplicate records, keeping the first of each group.
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from siamese_text.cli.common import (BackendOption, Int8Option, JsonOption, ModelOption, ThreadsOption, fail,
-                                     load_model, note, user_errors)
+from siamese_text.cli.common import (AddressOption, Backend, BackendOption, EngineName, Int8Option, JsonOption, ModelOption,
+                                     ThreadsOption, fail, load_model, note, user_errors)
 from siamese_text.corpora.pairs import PairFormat
+from siamese_text.corpora.records import Format
 from siamese_text.evaluation.pair_stream import BATCH_SIZE, PairStream, score_pair
 
 
@@ -58,24 +60,57 @@ def score(
                  f"{stream.accuracy:.4f}")
 
 
+class VectorFormat(str, Enum):
+    """How --engine ray writes vectors: Parquet (id + vector) or .npy shards (vectors-K.npy, ids-K.npy)."""
+
+    parquet = "parquet"
+    npy = "npy"
+
+
 def embed(
-    source: Annotated[Path, typer.Argument(help="Text file, one text per line ('-' reads stdin).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the (N, D) float32 .npy array.")],
+    source: Annotated[Path, typer.Argument(help="Text file, one text per line ('-' reads stdin); with "
+                      "--engine ray also record shards: a file, folder or glob.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the (N, D) float32 .npy array "
+                   "(with --engine ray: a folder of vector shards).")],
     model: ModelOption = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Texts per forward pass [default: the model's, "
-                          "128].", min=1, show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+    batch_size: Annotated[Optional[int], typer.Option(help="Texts per forward pass (default: the model's, "
+                          "128).", min=1, show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file (with --engine ray: write "
+                         "into a folder that holds files).")] = False,
     backend: BackendOption = None,
     int8: Int8Option = False,
     threads: ThreadsOption = None,
+    engine: Annotated[EngineName, typer.Option(help="Who embeds: this process, or the actors of a Ray "
+                      "cluster (the ray extra).")] = EngineName.local,
+    address: AddressOption = None,
+    record_format: Annotated[Format, typer.Option("--format", help="With --engine ray: how the inputs hold "
+                             "records (auto: from the extension).")] = Format.auto,
+    text_field: Annotated[Optional[list[str]], typer.Option("--text-field", help="With --engine ray: the "
+                          "field or column holding the text of a record shard (repeat to join several).",
+                          show_default=False)] = None,
+    vectors: Annotated[VectorFormat, typer.Option(help="With --engine ray: Parquet (id + vector) or .npy "
+                       "shards; the id is the record's position in the inputs.")] = VectorFormat.parquet,
 ) -> None:
     """Write the embedding of every line of a text file to a .npy file (row i = line i).
 
-    Runs on ONNX Runtime or the NumPy forward pass (no torch import).
+    Runs on ONNX Runtime or the NumPy forward pass (no torch import). With --engine ray the
+    records of every input are embedded by a Ray cluster's actors and written as shards under --out.
     """
     from siamese_text.dedup.collection import embed_file
 
     with user_errors():
+        if engine != EngineName.ray and (address is not None or text_field or record_format != Format.auto):
+            raise fail("--address, --format and --text-field go with --engine ray", 2)
+        if engine == EngineName.ray:
+            from siamese_text.corpora.records import read_texts
+            from siamese_text.dedup.ray_engine import embed_with_ray
+
+            texts = read_texts([str(source)], record_format.value, tuple(text_field or ()))
+            written = embed_with_ray(texts, load_model(model, Backend.numpy, False, threads), out,
+                                     format=vectors.value, batch_size=batch_size or 256, address=address,
+                                     overwrite=overwrite)
+            note(f"wrote {written:,} embeddings to {out} ({vectors.value} shards)")
+            return
         encoder = load_model(model, backend, int8, threads)
         rows, dim = embed_file(source, out, model=encoder, model_path=model, batch_size=batch_size,
                                overwrite=overwrite)

@@ -169,6 +169,26 @@ def iter_records(shard: Shard, spec: RecordSpec) -> Iterator[Record]:
         yield record
 
 
+def read_texts(paths: Sequence[str | Path], fmt: str = "auto", text_fields: Sequence[str] = (),
+               errors: str = "strict") -> list[str]:
+    """The text of every record of the inputs (files, folders, globs), in order: shard order, then
+    record order; a blank line is an empty text, so row i is record i.
+
+    Raises:
+        InputFileError: a missing or unreadable input, invalid UTF-8, a bad record (`SHARD:RECORD: ...`).
+        ArgumentError: a record format without text fields.
+    """
+    shards = []
+    for name in expand_paths(paths, fmt):
+        path = Path(name)
+        if not path.is_file():
+            raise InputFileError(f"{name}: no such file" if not path.exists() else f"{name}: not a file")
+        shards.append(Shard(name, path, format_of(name, fmt)))
+    spec = RecordSpec(text_fields=tuple(text_fields), errors=errors)
+    check_spec(shards, spec)
+    return [record.text or "" for shard in shards for record in iter_records(shard, spec)]
+
+
 def _read_lines(shard: Shard, spec: RecordSpec) -> Iterator[Record]:
     for _, text, raw in iter_lines(shard.path, errors=spec.errors, nul_ok=True, name=shard.name, hint=spec.hint):
         yield Record(raw, text)
