@@ -67,6 +67,16 @@ def checkpoint(version: int):
 
 def child(request: dict, models: dict, checkpoints: dict) -> int:
     """The write of `request`, in the forked process; its exit status."""
+    # tqdm's write lock holds a multiprocessing semaphore, which forked children share with the
+    # server and with each other: a sibling SIGKILLed while holding it would leave every later
+    # child waiting for ever. Separate processes (as users run them) each have their own; so
+    # does each child here.
+    import tqdm.std
+
+    if hasattr(tqdm.std.TqdmDefaultWriteLock, "mp_lock"):
+        del tqdm.std.TqdmDefaultWriteLock.mp_lock
+    tqdm.std.tqdm.set_lock(tqdm.std.TqdmDefaultWriteLock())
+    signal.alarm(300)  # a write that hangs ends (SIGALRM) and fails its test instead of stalling the suite
     os.chdir(request.get("cwd") or ".")
     os.environ.update(request.get("env") or {})
     stdin = os.open(request.get("stdin") or os.devnull, os.O_RDONLY)
