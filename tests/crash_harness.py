@@ -67,14 +67,15 @@ def checkpoint(version: int):
 
 def child(request: dict, models: dict, checkpoints: dict) -> int:
     """The write of `request`, in the forked process; its exit status."""
-    # tqdm's write lock holds a multiprocessing semaphore, which forked children share with the
-    # server and with each other: a sibling SIGKILLed while holding it would leave every later
-    # child waiting for ever. Separate processes (as users run them) each have their own; so
-    # does each child here.
+    # tqdm's write lock is a multiprocessing semaphore, which forked children share with the
+    # server and with each other (a sibling SIGKILLed while holding it leaves every later child
+    # waiting for ever), plus a thread lock the fork copies as it was. Separate processes (as
+    # users run them) each have their own; so does each child here.
     import tqdm.std
 
     if hasattr(tqdm.std.TqdmDefaultWriteLock, "mp_lock"):
         del tqdm.std.TqdmDefaultWriteLock.mp_lock
+    tqdm.std.TqdmDefaultWriteLock.th_lock = tqdm.std.TRLock()
     tqdm.std.tqdm.set_lock(tqdm.std.TqdmDefaultWriteLock())
     signal.alarm(300)  # a write that hangs ends (SIGALRM) and fails its test instead of stalling the suite
     os.chdir(request.get("cwd") or ".")
@@ -148,7 +149,9 @@ def serve() -> None:
     models = {v: model(v) for v in (0, 1)}
     checkpoints = {v: checkpoint(v) for v in (0, 1)} if "torch" in sys.argv[1:] else {}
     import faiss  # noqa: F401 - loaded once here rather than in every child
-    import tqdm.auto  # noqa: F401
+    import tqdm.auto
+
+    tqdm.auto.tqdm.monitor_interval = 0  # no monitor thread in the server: a fork copies no thread's locks mid-use
 
     warm_up(models[0])
     print(json.dumps({"ready": os.getpid()}), flush=True)
