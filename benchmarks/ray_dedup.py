@@ -14,6 +14,7 @@ engine also removes, and the share of the Ray engine's removed records that the 
 Run:  python benchmarks/ray_dedup.py --lines 100000
       python benchmarks/ray_dedup.py --lines 100000 --partitions 1 4
       python benchmarks/ray_dedup.py --lines 1000000 10000000 --shards 16 --jsonl
+      python benchmarks/ray_dedup.py --project WORKDIR/results.json   # the modelled table
 """
 
 from __future__ import annotations
@@ -148,6 +149,44 @@ def removed(report: Path) -> set[tuple[str, int]]:
     return out
 
 
+def project(results: list[dict], cores_on_run: int = 2) -> None:
+    """A model, not a measurement: times for 100M and 1B records on 8, 64 and 512 cores, from the
+    largest measured Ray run with more than one partition.
+
+    Measured, per record: the driver's read and write (the driver reads, groups exact duplicates
+    and writes every shard itself: serial, whatever the cluster); per distinct text: embed, index
+    and search, which run on the actors and tasks (their wall time on this run times the cores it
+    had, i.e. the core-seconds if those cores were busy: an upper bound). Modelled: the serial
+    part unchanged with more cores, the parallel part divided by the cores (perfect scaling; no
+    network, no stragglers), the distinct share of the measured workload, and the data the
+    partition stage shuffles: each distinct text's vector (dim float32) twice (two cells).
+    """
+    runs = [r for r in results if r["engine"].startswith("ray") and "partitions" in r["engine"]]
+    if not runs:
+        sys.exit("no Ray run with several partitions in these results")
+    run = max(runs, key=lambda r: r["lines"])
+    stages, lines = run["stages"], run["lines"]
+    distinct = lines - run["exact_removed"]
+    serial = (stages["read"] + stages["write"]) / lines  # driver seconds per record
+    parallel = (stages["embed"] + stages["index"] + stages["search"]) * cores_on_run / distinct  # core-s per text
+    dim = run.get("dim", 384)
+    print(f"from: {run['engine']}, {lines:,} records ({distinct:,} distinct), measured on {cores_on_run} cores; "
+          f"driver {serial * 1e6:.1f} us per record (read + write), cluster {parallel * 1e6:.1f} core-us per "
+          f"distinct text (embed + index + search); distinct share {distinct / lines:.1%}; modelled beyond that")
+    print("| records | cores | driver (serial) | cluster (parallel) | total | vectors shuffled |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for n in (100_000_000, 1_000_000_000):
+        texts = n * distinct / lines
+        for cores in (8, 64, 512):
+            s, p = n * serial, texts * parallel / cores
+            gb = texts * dim * 4 * 2 / 1e9
+            print(f"| {n:,} | {cores} | {_hours(s)} | {_hours(p)} | {_hours(s + p)} | {gb:,.0f} GB |")
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, nargs="+", default=[100_000])
@@ -161,7 +200,11 @@ def main() -> None:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--files", type=Path, nargs="*", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--project", type=Path, default=None, metavar="RESULTS_JSON",
+                    help="print the projection to larger inputs and clusters from a results.json of a run")
     args = ap.parse_args()
+    if args.project:
+        return project(json.loads(args.project.read_text()))
     if args.worker:
         return worker(args.worker, args.files, args.out, args.jsonl, args.partitions[0] or None)
     if not DATA.is_dir():
