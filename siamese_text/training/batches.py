@@ -1,4 +1,4 @@
-"""Helpers of the training loops: a private random state, length-bucketed batches."""
+"""Helpers of the training loops: a private random state, length-bucketed batches, progress bars."""
 
 from __future__ import annotations
 
@@ -68,3 +68,12 @@ def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) 
         batches.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
     rng.shuffle(batches)
     return batches
+
+
+def progress_bar(total: int, description: str, enabled: bool, done: int = 0):
+    """A tqdm bar over `total` batches (starting at `done`), or None when progress is off."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc=description, leave=False, unit="batch")

@@ -31,7 +31,7 @@ from siamese_text.extras import require
 from siamese_text.text.features import Features, collate, drop_words
 from siamese_text.model.siamese import SiameseModel
 from siamese_text.text.tokenizer import Tokenizer, TokenizerConfig
-from siamese_text.training.batches import length_batches, private_random_state
+from siamese_text.training.batches import length_batches, private_random_state, progress_bar
 from siamese_text.text.vocab import Vocab
 
 
@@ -217,7 +217,7 @@ class Distiller:
             encoder.train()
             total, seen, started = 0.0, 0, time.perf_counter()
             batches = length_batches(lengths, c.batch_size, rng)
-            bar = _progress(len(batches), f"distil {epoch}/{c.epochs}", self.progress)
+            bar = progress_bar(len(batches), f"distil {epoch}/{c.epochs}", self.progress)
             for batch in batches:
                 idx = [units[k][0] for k in batch] + [units[k][1] for k in batch]  # first sides, then second
                 vecs = encoder(**drop_words(collate([feats[i] for i in idx], use_sub), c.word_dropout))  # (2B, D)
@@ -267,14 +267,6 @@ def _pair_units(n: int, pairs: Sequence[tuple[int, int]], rng: random.Random) ->
         rest.append(0)
     units.extend(zip(rest[::2], rest[1::2]))
     return units
-
-
-def _progress(total: int, description: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, leave=False, unit="batch")
 
 
 def distil_student(texts: Sequence[str], teacher: TextEncoder, config: DistillConfig,

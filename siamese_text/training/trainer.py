@@ -9,6 +9,7 @@ the one checkpoint (with every rank's random state) and all stop.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import signal
@@ -17,10 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from siamese_text.model.calibration import best_threshold, fit_calibration
 from siamese_text.training.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, rng_from_json, rng_to_json, save_checkpoint
 from siamese_text.training.distributed import Distributed
 from siamese_text.model.folder import EncoderConfig
@@ -31,12 +30,14 @@ from siamese_text.extras import require
 from siamese_text.text.features import Features, collate, drop_words
 from siamese_text.training.losses import Loss, contrastive_loss, online_contrastive_loss, triplet_loss
 from siamese_text.model.siamese import SiameseModel
-from siamese_text.training.batches import length_batches, private_random_state  # noqa: F401  (re-exported)
+from siamese_text.training.averaging import WeightAverage
+from siamese_text.training.batches import length_batches, private_random_state, progress_bar  # noqa: F401
 from siamese_text.training.interrupt import CtrlC
 from siamese_text.corpora.mining import mine_triplets
 from siamese_text.corpora.pairs import Pair, Triplet
 from siamese_text.text.tokenizer import Tokenizer, TokenizerConfig
 from siamese_text.text.vocab import Vocab
+from siamese_text.training.validation import calibrate, validation_scores
 
 _RESUMABLE_CHANGES = {"epochs", "patience", "threads"}  # settings a resumed run may change
 
@@ -174,8 +175,7 @@ class Trainer:
 
     def _fit(self, train_pairs: Sequence[Pair], valid_pairs: Sequence[Pair], trained_on: str,
              init: SiameseModel | None) -> SiameseModel:
-        roc_auc_score = require("sklearn.metrics", "train").roc_auc_score
-
+        require("sklearn.metrics", "train")
         c = self.config
         dist = Distributed.from_environment()
         train_pairs = [p for p in train_pairs if p.label in (0, 1)]
@@ -208,7 +208,7 @@ class Trainer:
         start_epoch, start_step, best_auc, best_epoch, stale = 1, 0, -1.0, 0, 0
         best_state = {k: v.clone() for k, v in encoder.state_dict().items()}
         totals = (0.0, 0)
-        average = {k: v.detach().clone() for k, v in encoder.state_dict().items()} if c.average else {}
+        average = WeightAverage(encoder, c.average) if c.average else None
         if ckpt is not None:
             s = ckpt.state
             encoder.load_state_dict(ckpt.weights)
@@ -219,7 +219,7 @@ class Trainer:
             start_epoch, start_step = s["epoch"], s["step"]
             best_auc, best_epoch, stale = s["best_auc"], s["best_epoch"], s["stale"]
             totals = tuple(s["totals"])
-            average = ckpt.average if c.average else {}
+            average = WeightAverage(encoder, c.average, ckpt.average) if c.average else None
             self.history_ = list(s["history"])
             if s.get("finished"):  # stopped early: nothing left to train
                 start_epoch = c.epochs + 1
@@ -237,7 +237,8 @@ class Trainer:
                      "data": fingerprint}
             return save_checkpoint(self.checkpoint_dir, name,
                                    Checkpoint(encoder.state_dict(), best_state, optimizer.state_dict(),
-                                              torch.get_rng_state(), vocab, state, average, rank_rngs))
+                                              torch.get_rng_state(), vocab, state,
+                                              average.tensors if average else {}, rank_rngs))
 
         # Under torchrun, Ctrl-C reaches every rank (and the agent forwards SIGINT or SIGTERM to
         # them): each step the ranks agree, by a collective, whether any was signalled; then rank 0
@@ -251,26 +252,19 @@ class Trainer:
                 step0 = start_step if epoch == start_epoch else 0
                 total, seen = totals if epoch == start_epoch else (0.0, 0)
                 started = time.perf_counter()
-                bar = _progress(len(batches), step0, f"epoch {epoch}/{c.epochs}", self.progress and dist.is_main)
+                bar = progress_bar(len(batches), f"epoch {epoch}/{c.epochs}", self.progress and dist.is_main, step0)
                 for step in range(step0, len(batches)):
                     chosen = [items[i] for i in batches[step]]
                     texts = [t for side in zip(*(_texts(x) for x in chosen)) for t in side]  # all a's, then all b's
                     batch = drop_words(collate([cache[t] for t in texts], use_sub), c.word_dropout)
-                    vecs = network(**batch)  # (kB, D), all sides at once
+                    loss = _batch_loss(network(**batch), chosen, distance, c)  # network: (kB, D), all sides at once
                     n = len(chosen)
-                    if triplets:
-                        loss = triplet_loss(distance(vecs[:n], vecs[n : 2 * n]), distance(vecs[:n], vecs[2 * n :]),
-                                            c.margin)
-                    else:
-                        labels = torch.tensor([p.label for p in chosen], dtype=torch.float32)
-                        fn = contrastive_loss if c.loss == Loss.contrastive.value else online_contrastive_loss
-                        loss = fn(distance(vecs[:n], vecs[n:]), labels, c.margin)  # energies (B,)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(encoder.parameters(), c.clip_norm)
                     optimizer.step()
                     if average:
-                        _update_average(average, encoder, c.average)
+                        average.update(encoder)
                     total, seen = total + loss.item() * n, seen + n
                     totals = (total, seen)
                     if bar is not None:
@@ -290,25 +284,19 @@ class Trainer:
                     bar.close()
                 elapsed = time.perf_counter() - started
                 encoder.eval()
-                if average:  # judge (and keep) the averaged weights; training goes on from the raw ones
-                    raw = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
-                    encoder.load_state_dict(average)
-                val_e = model.energies([p.a for p in valid_pairs], [p.b for p in valid_pairs])
-                val_y = np.array([p.label for p in valid_pairs], dtype=int)
-                auc = float(roc_auc_score(val_y, -val_e))
+                # judge (and keep) the averaged weights, if any; training goes on from the raw ones
+                with average.swapped_in(encoder) if average else contextlib.nullcontext():
+                    auc, accuracy = validation_scores(model, valid_pairs)
+                    if auc > best_auc:
+                        best_auc, best_epoch, stale = auc, epoch, 0
+                        best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
+                    else:
+                        stale += 1
                 record = {"epoch": epoch, "loss": total / max(seen, 1), "valid_roc_auc": auc,
-                          "valid_accuracy": best_threshold(-val_e, val_y)[1], "batches": len(batches),
-                          "seconds": elapsed,
+                          "valid_accuracy": accuracy, "batches": len(batches), "seconds": elapsed,
                           "items_per_second": seen * dist.world_size / max(elapsed, 1e-9)}
                 self.history_.append(record)
                 totals = (0.0, 0)
-                if auc > best_auc:
-                    best_auc, best_epoch, stale = auc, epoch, 0
-                    best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
-                else:
-                    stale += 1
-                if average:
-                    encoder.load_state_dict(raw)
                 checkpoint(f"epoch-{epoch:04d}", epoch + 1, 0, rng.getstate(), done=stale >= c.patience)
                 if self.on_epoch and dist.is_main:
                     self.on_epoch(record)
@@ -322,42 +310,19 @@ class Trainer:
     def calibrate(self, model: SiameseModel, valid_pairs: Sequence[Pair], trained_on: str = "",
                   best_epoch: int = 0) -> SiameseModel:
         """Fit the calibration and the threshold on held-out pairs and record provenance."""
-        roc_auc_score = require("sklearn.metrics", "train").roc_auc_score
-
-        energies = model.energies([p.a for p in valid_pairs], [p.b for p in valid_pairs])
-        labels = np.array([p.label for p in valid_pairs], dtype=int)
-        model.calibration = fit_calibration(energies, labels, self.config.calibration,
-                                            fitted_on=f"{len(valid_pairs)} held-out validation pairs")
-        probs = model.calibration(energies)
-        model.threshold, accuracy = best_threshold(probs, labels)
-        model.meta.update(
-            trained_on=trained_on,
-            train=asdict(self.config),
-            best_epoch=best_epoch,
-            history=self.history_,
-            validation={"pairs": len(valid_pairs), "accuracy": accuracy,
-                        "roc_auc": float(roc_auc_score(labels, -energies))},
-        )
-        return model
+        return calibrate(model, valid_pairs, self.config.calibration, trained_on=trained_on,
+                         train=asdict(self.config), best_epoch=best_epoch, history=self.history_)
 
 
-@torch.no_grad()
-def _update_average(average: dict[str, torch.Tensor], encoder: torch.nn.Module, decay: float) -> None:
-    """average <- decay * average + (1 - decay) * weights, for every floating-point tensor."""
-    for k, v in encoder.state_dict().items():
-        if v.is_floating_point():
-            average[k].mul_(decay).add_(v.detach(), alpha=1.0 - decay)
-        else:
-            average[k].copy_(v)
+def _batch_loss(vecs: torch.Tensor, chosen: list, distance, c: TrainConfig) -> torch.Tensor:
+    """The loss of one batch: `vecs` holds every item's first texts, then second (then third) texts."""
+    n = len(chosen)
+    if c.loss == Loss.triplet.value:
+        return triplet_loss(distance(vecs[:n], vecs[n : 2 * n]), distance(vecs[:n], vecs[2 * n :]), c.margin)
+    labels = torch.tensor([p.label for p in chosen], dtype=torch.float32)
+    fn = contrastive_loss if c.loss == Loss.contrastive.value else online_contrastive_loss
+    return fn(distance(vecs[:n], vecs[n:]), labels, c.margin)  # energies (B,)
 
 
 def _texts(item) -> tuple[str, ...]:
     return (item.anchor, item.positive, item.negative) if isinstance(item, Triplet) else (item.a, item.b)
-
-
-def _progress(total: int, done: int, description: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=done, desc=description, leave=False, unit="batch")
