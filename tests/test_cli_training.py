@@ -68,9 +68,15 @@ def test_train_with_word_vectors(tmp_path, toy_tsv):
     assert SiameseModel.load(tmp_path / "m").encoder_config.embedding_dim == 6
 
 
-def test_distill_with_a_fake_teacher(tmp_path, toy_tsv, monkeypatch):
-    teacher = BagTeacher()
-    monkeypatch.setattr("siamese_text.training.distill.load_teacher", lambda path: teacher)
+@pytest.fixture
+def teacher(monkeypatch) -> BagTeacher:
+    """A bag-of-words teacher that `distill` loads whatever path it is given; it records its calls."""
+    bag = BagTeacher()
+    monkeypatch.setattr("siamese_text.training.distill.load_teacher", lambda path: bag)
+    return bag
+
+
+def test_distill_with_a_fake_teacher(tmp_path, toy_tsv, teacher):
     texts = tmp_path / "texts.txt"
     texts.write_text("How do I learn Rust?\nWill it snow today?\n", encoding="utf-8")
     cache = tmp_path / "teacher.npy"
@@ -142,8 +148,7 @@ def test_train_reads_the_corpora_formats(tmp_path):
     assert res.exit_code == 1 and res.output.strip().startswith("error: ") and str(bad) in res.output
 
 
-def test_distill_from_word_vectors_with_an_extended_vocabulary(tmp_path, toy_tsv, monkeypatch):
-    monkeypatch.setattr("siamese_text.training.distill.load_teacher", lambda path: BagTeacher())
+def test_distill_from_word_vectors_with_an_extended_vocabulary(tmp_path, toy_tsv, teacher):
     vectors = tmp_path / "words.txt"
     vectors.write_text("3 4\nhow 1 2 3 4\nlearn 4 3 2 1\nzeppelin 0.5 0.5 0.5 0.5\n", encoding="utf-8")
     args = ["distill", toy_tsv, "--out", tmp_path / "s", "--teacher", tmp_path, "--distill-epochs", "1",
@@ -225,9 +230,7 @@ def test_train_file_saves_with_provenance_and_checkpoints_beside_the_model(tmp_p
     assert (tmp_path / "elsewhere").is_dir()
 
 
-def test_distil_file_distils_then_calibrates_or_fine_tunes(tmp_path, toy_tsv, monkeypatch):
-    teacher = BagTeacher()
-    monkeypatch.setattr("siamese_text.training.distill.load_teacher", lambda path: teacher)
+def test_distil_file_distils_then_calibrates_or_fine_tunes(tmp_path, toy_tsv, teacher):
     texts = tmp_path / "texts.txt"
     texts.write_text("How do I learn Rust?\n\nWill it snow today?\n", encoding="utf-8")
     pairs = tmp_path / "pairs.tsv"

@@ -133,21 +133,28 @@ def check_model(folder: Path, reference, names=MODEL_FILES, legal: bool = False,
 
 # ----- whole files --------------------------------------------------------------------------------
 
+DAMAGES = ("missing", "empty", "folder", "text")
+
+
+def damage_file(path: Path, damage: str) -> None:
+    """Replace a folder's file by nothing, an empty file, a folder of that name or a line of text."""
+    path.unlink()
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "folder":
+        path.mkdir()
+    elif damage == "text":
+        path.write_text("hello\n")
+
 
 @pytest.mark.parametrize("checksums", [True, False], ids=["checksums", "older-folder"])
 @pytest.mark.parametrize("name", MODEL_FILES)
 def test_a_missing_empty_or_folder_file_is_named(bases, tmp_path, name, checksums):
     folder, reference = bases["platt"]
-    for damage in ("missing", "empty", "folder", "text"):
+    for damage in DAMAGES:
         with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:
             model = copy_of(folder, Path(tmp), checksums)
-            (model / name).unlink()
-            if damage == "empty":
-                (model / name).write_bytes(b"")
-            elif damage == "folder":
-                (model / name).mkdir()
-            elif damage == "text":
-                (model / name).write_text("hello\n")
+            damage_file(model / name, damage)
             assert not check_model(model, reference, [name], what=f"{name} {damage}")
 
 
@@ -454,16 +461,10 @@ def check_index(folder: Path, model, reference, names=INDEX_FILES, what: str = "
 @pytest.mark.parametrize("name", INDEX_FILES)
 def test_a_missing_empty_or_folder_index_file_is_named(index_base, tmp_path, name, checksums):
     folder, model, reference = index_base
-    for damage in ("missing", "empty", "folder", "text"):
+    for damage in DAMAGES:
         with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:
             ix = index_copy(folder, Path(tmp), checksums)
-            (ix / name).unlink()
-            if damage == "empty":
-                (ix / name).write_bytes(b"")
-            elif damage == "folder":
-                (ix / name).mkdir()
-            elif damage == "text":
-                (ix / name).write_text("hello\n")
+            damage_file(ix / name, damage)
             assert not check_index(ix, model, reference, [name], what=f"{name} {damage}")
 
 
