@@ -39,18 +39,25 @@ def columns(path: Path, cols: tuple[int, int], skip_header: bool, where=None) ->
     return out
 
 
-def main(data: Path, out: Path, pairs_out: Path | None = None, paws: bool = True, hold_out_valid: bool = False) -> None:
+def banned_sentences(data: Path, hold_out_valid: bool) -> set[str]:
+    """Normalised sentences of every reported test set (and of the QQP validation split if asked)."""
     qqp = read_pairs(data / "qqp/bimpm/dev.tsv", "qqp-bimpm")
-    qqp_train, qqp_valid, qqp_test = split_pairs(qqp, [0.65, 0.15, 0.2], seed=0)
-    sick = data / "sick/SICK.txt"
+    _, qqp_valid, qqp_test = split_pairs(qqp, [0.65, 0.15, 0.2], seed=0)
     test = [t for p in qqp_test for t in (p.a, p.b)]
     test += columns(data / "mrpc/msr_paraphrase_test.txt", (3, 4), False)
     test += columns(data / "paws_wiki/test.tsv", (1, 2), True)
-    test += columns(sick, (1, 2), True, where=lambda f: f[-1].strip() == "TEST")
+    test += columns(data / "sick/SICK.txt", (1, 2), True, where=lambda f: f[-1].strip() == "TEST")
     test += columns(data / "stsb/sts-test.csv", (5, 6), False)
     if hold_out_valid:
         test += [t for p in qqp_valid for t in (p.a, p.b)]
-    banned = {normalize(t) for t in test}
+    return {normalize(t) for t in test}
+
+
+def main(data: Path, out: Path, pairs_out: Path | None = None, paws: bool = True, hold_out_valid: bool = False) -> None:
+    qqp = read_pairs(data / "qqp/bimpm/dev.tsv", "qqp-bimpm")
+    qqp_train, qqp_valid, _ = split_pairs(qqp, [0.65, 0.15, 0.2], seed=0)
+    sick = data / "sick/SICK.txt"
+    banned = banned_sentences(data, hold_out_valid)
 
     keep = [t for p in qqp_train + ([] if hold_out_valid else qqp_valid) for t in (p.a, p.b)]
     keep += columns(data / "mrpc/msr_paraphrase_train.txt", (3, 4), False)
