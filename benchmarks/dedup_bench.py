@@ -30,13 +30,15 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from proc_watch import watch  # noqa: E402
 
 
 def load_pairs(data: Path) -> list[tuple[str, str, int]]:
@@ -103,43 +105,12 @@ def ground_truth(lines: list[str], pairs) -> tuple[np.ndarray, np.ndarray]:
     return true, exact
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants (Linux /proc), in MB."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, ValueError):
-            continue
-    return total / 1024
-
-
 def measured(cmd: list[str], log: Path) -> tuple[float, float, float, float]:
     """Run a command, its stderr into `log`; (wall seconds, CPU seconds of it and its worker
-    processes, peak resident MB of it and its workers together (sampled every 0.2 s, never below
-    its own peak), machine load average around the run)."""
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        peak = 0.0
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            peak = max(peak, _tree_rss_mb(proc.pid))
-            time.sleep(0.2)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {log.read_text()[-2000:]}")
-    peak = max(peak, usage.ru_maxrss / 1024)
-    return wall, usage.ru_utime + usage.ru_stime, peak, (load + os.getloadavg()[0]) / 2
+    processes, peak resident MB of it and its workers together (sampled, never below its own
+    peak), machine load average around the run), watched by proc_watch.watch."""
+    stats = watch(cmd, log, interval=0.2)
+    return stats["wall_s"], stats["cpu_s"], stats["tree_peak_mb"], stats["load"]
 
 
 def removed_from_report(report: Path, n: int) -> np.ndarray:

@@ -22,92 +22,67 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from dedup_bench import DATA, build_workload, load_pairs, machine  # noqa: E402
+from proc_watch import watch  # noqa: E402
+
+OBJECT_STORE_MB = 3072  # the Ray instance's object store (it spills to disk beyond)
+STAGES = ("start", "read", "group", "embed", "index", "search", "resolve", "write")  # the local engine has
+# no start, group or resolve: it groups while it reads and resolves as it writes
 
 
-def write_shards(lines: list[str], folder: Path, shards: int, jsonl: bool) -> list[Path]:
-    """The lines cut into `shards` consecutive files (record order = shard order, then line order)."""
+def build_distinct(pairs, size: int, distinct: int, seed: int):
+    """A workload of `size` records with `distinct` different texts, all built from real sentences:
+    every sentence of the labelled pairs, then texts of two sentences, "x z" and "y z" for a seeded
+    labelled pair (x, y) and a seeded sentence z (a paraphrase pair gives a near duplicate, a
+    label-0 pair a trap), until there are `distinct` texts; each text appears once, then seeded
+    repeats fill the workload, shuffled. -> (texts, (size,) int32 index of each record's text)"""
+    import numpy as np
+
+    from siamese_text.text.tokenizer import normalize
+
+    rng = np.random.default_rng(seed)
+    texts, seen = [], set()
+
+    def add(text: str) -> None:
+        key = normalize(text)
+        if key not in seen and len(texts) < distinct:
+            seen.add(key)
+            texts.append(text)
+
+    sentences = [s for p in pairs for s in p[:2]]
+    for s in sentences:
+        add(s)
+    while len(texts) < distinct:
+        for p, z in zip(rng.integers(0, len(pairs), 65536).tolist(), rng.integers(0, len(sentences), 65536).tolist()):
+            x, y, _ = pairs[p]
+            add(f"{x} {sentences[z]}")
+            add(f"{y} {sentences[z]}")
+    order = np.concatenate([np.arange(len(texts)), rng.integers(0, len(texts), size - len(texts))]).astype(np.int32)
+    rng.shuffle(order)
+    return texts, order
+
+
+def write_shards(texts: list[str], order, folder: Path, shards: int, jsonl: bool) -> list[Path]:
+    """Records texts[order[i]] cut into `shards` consecutive files (record order = shard order,
+    then line order); JSONL records are {"id": i, "text": ...}."""
     folder.mkdir(parents=True, exist_ok=True)
-    size = -(-len(lines) // shards)
+    size = -(-len(order) // shards)
     files = []
     for s in range(shards):
-        part = lines[s * size : (s + 1) * size]
         file = folder / (f"shard-{s:04d}.jsonl" if jsonl else f"shard-{s:04d}.txt")
         with open(file, "w", encoding="utf-8", newline="\n") as fh:
-            for i, line in enumerate(part, start=s * size):
-                fh.write(json.dumps({"id": i, "text": line}, ensure_ascii=False) + "\n" if jsonl else line + "\n")
+            for i, t in enumerate(order[s * size : (s + 1) * size].tolist(), start=s * size):
+                fh.write(json.dumps({"id": i, "text": texts[t]}, ensure_ascii=False) + "\n" if jsonl
+                         else texts[t] + "\n")
         files.append(file)
     return files
-
-
-def _proc_stats(pid: int) -> tuple[float, float, float]:
-    """(CPU seconds, resident MB, peak resident MB) of one process."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    rss = hwm = 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) / 1024
-        elif line.startswith("VmHWM:"):
-            hwm = int(line.split()[1]) / 1024
-    return cpu, rss, hwm
-
-
-def _tree(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, ValueError):
-            continue
-    return out
-
-
-def measured(cmd: list[str], log: Path) -> dict:
-    """Run cmd, watching its process tree; wall, CPU, and peak memory (driver, largest other, all)."""
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    cpu: dict[int, float] = {}
-    hwm: dict[int, float] = {}
-    tree_peak = 0.0
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            total = 0.0
-            for p in _tree(proc.pid):
-                try:
-                    c, rss, h = _proc_stats(p)
-                except (OSError, ValueError, IndexError):
-                    continue
-                cpu[p], hwm[p] = max(cpu.get(p, 0.0), c), max(hwm.get(p, 0.0), h)
-                total += rss
-            tree_peak = max(tree_peak, total)
-            time.sleep(0.2)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {log.read_text()[-3000:]}")
-    driver_cpu = usage.ru_utime + usage.ru_stime  # includes the children it waited for
-    others = {p: c for p, c in cpu.items() if p != proc.pid}
-    return {"wall_s": wall, "cpu_s": max(driver_cpu, cpu.get(proc.pid, 0.0)) + sum(others.values()),
-            "driver_peak_mb": max(usage.ru_maxrss / 1024, hwm.get(proc.pid, 0.0)),
-            "largest_other_peak_mb": max((h for p, h in hwm.items() if p != proc.pid), default=0.0),
-            "tree_peak_mb": tree_peak, "processes": len(cpu), "load": (load + os.getloadavg()[0]) / 2}
 
 
 def worker(engine: str, files: list[Path], out: Path, jsonl: bool, partitions: int | None) -> None:
@@ -117,8 +92,16 @@ def worker(engine: str, files: list[Path], out: Path, jsonl: bool, partitions: i
 
     chosen = engine
     if engine == "ray":
+        import logging
+
+        import ray
+
         from siamese_text.dedup.ray_engine import RayEngine
 
+        # a local instance with a bounded object store (Ray's default is 30% of the machine's
+        # memory); the engine joins this process's instance
+        ray.init(num_cpus=os.cpu_count(), object_store_memory=OBJECT_STORE_MB << 20, include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR)
         chosen = RayEngine(partitions=partitions)
     records = {"format": "jsonl", "text_fields": ["text"]} if jsonl else {}
     summary = dedup_files(files, out / engine, out / f"{engine}.jsonl", overwrite=True,
@@ -126,6 +109,8 @@ def worker(engine: str, files: list[Path], out: Path, jsonl: bool, partitions: i
     (out / f"{engine}.summary.json").write_text(json.dumps({
         "records": summary.records, "exact_removed": summary.exact_removed,
         "near_removed": summary.near_removed, "seconds": summary.seconds, "stages": summary.stages}))
+    if engine == "ray":
+        ray.shutdown()
 
 
 def digest(folder: Path, report: Path) -> str:
@@ -151,36 +136,45 @@ def removed(report: Path) -> set[tuple[str, int]]:
 
 def project(results: list[dict], cores_on_run: int = 2) -> None:
     """A model, not a measurement: times for 100M and 1B records on 8, 64 and 512 cores, from the
-    largest measured Ray run with more than one partition.
+    largest measured Ray run.
 
-    Measured, per record: the driver's read and write (the driver reads, groups exact duplicates
-    and writes every shard itself: serial, whatever the cluster); per distinct text: embed, index
-    and search, which run on the actors and tasks (their wall time on this run times the cores it
-    had, i.e. the core-seconds if those cores were busy: an upper bound). Modelled: the serial
-    part unchanged with more cores, the parallel part divided by the cores (perfect scaling; no
-    network, no stragglers), the distinct share of the measured workload, and the data the
-    partition stage shuffles: each distinct text's vector (dim float32) twice (two cells).
+    Measured on that run, as core-seconds (a stage's wall time times the cores it had: an upper
+    bound, the cores were not all busy): per record, the stages that touch every record (read,
+    group, resolve, write: tasks, one per shard or bucket); per distinct text, the stages that
+    touch distinct texts (embed, index, search: actors and tasks; search includes keep-first on the
+    driver, linear in the pairs). Modelled: both divided by the cores (perfect scaling: no
+    network, no stragglers, enough shards and buckets to keep every core busy), Ray's start-up
+    unchanged, the distinct share of the measured workload, and the data each shuffle moves: per
+    record its hash, position and length (40 bytes) and the text of first copies (group), per
+    distinct text its vector twice (index: dim float32 in two cells). The driver holds 16 bytes per
+    distinct text (position, length) and the pairs, ~24 bytes per removed distinct text.
     """
-    runs = [r for r in results if r["engine"].startswith("ray") and "partitions" in r["engine"]]
+    runs = [r for r in results if r["engine"].startswith("ray")]
     if not runs:
-        sys.exit("no Ray run with several partitions in these results")
-    run = max(runs, key=lambda r: r["lines"])
+        sys.exit("no Ray run in these results")
+    run = max(runs, key=lambda r: (r["lines"], "default" in r["engine"] or "1 partition" not in r["engine"]))
     stages, lines = run["stages"], run["lines"]
-    distinct = lines - run["exact_removed"]
-    serial = (stages["read"] + stages["write"]) / lines  # driver seconds per record
-    parallel = (stages["embed"] + stages["index"] + stages["search"]) * cores_on_run / distinct  # core-s per text
+    distinct = run.get("distinct") or lines - run["exact_removed"]
+    per_record = sum(stages.get(k, 0.0) for k in ("read", "group", "resolve", "write")) * cores_on_run / lines
+    per_text = sum(stages.get(k, 0.0) for k in ("embed", "index", "search")) * cores_on_run / distinct
+    start = stages.get("start", 0.0)
     dim = run.get("dim", 384)
-    print(f"from: {run['engine']}, {lines:,} records ({distinct:,} distinct), measured on {cores_on_run} cores; "
-          f"driver {serial * 1e6:.1f} us per record (read + write), cluster {parallel * 1e6:.1f} core-us per "
-          f"distinct text (embed + index + search); distinct share {distinct / lines:.1%}; modelled beyond that")
-    print("| records | cores | driver (serial) | cluster (parallel) | total | vectors shuffled |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print(f"from: {run['engine']}, {lines:,} records ({distinct:,} distinct), measured on {cores_on_run} cores: "
+          f"{per_record * 1e6:.1f} core-us per record (read + group + resolve + write), {per_text * 1e6:.0f} "
+          f"core-us per distinct text (embed + index + search); distinct share {distinct / lines:.1%}; "
+          "modelled beyond that")
+    print("| records | cores | per-record stages | per-text stages | total | shuffled: group | shuffled: vectors "
+          "| driver memory |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in (100_000_000, 1_000_000_000):
         texts = n * distinct / lines
         for cores in (8, 64, 512):
-            s, p = n * serial, texts * parallel / cores
-            gb = texts * dim * 4 * 2 / 1e9
-            print(f"| {n:,} | {cores} | {_hours(s)} | {_hours(p)} | {_hours(s + p)} | {gb:,.0f} GB |")
+            r, t = n * per_record / cores, texts * per_text / cores
+            group_gb = (n * 40 + texts * 100) / 1e9
+            vec_gb = texts * dim * 4 * 2 / 1e9
+            driver_gb = texts * (16 + 24) / 1e9
+            print(f"| {n:,} | {cores} | {_hours(r)} | {_hours(t)} | {_hours(start + r + t)} | {group_gb:,.0f} GB "
+                  f"| {vec_gb:,.0f} GB | {driver_gb:,.1f} GB |")
 
 
 def _hours(seconds: float) -> str:
@@ -191,6 +185,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, nargs="+", default=[100_000])
     ap.add_argument("--shards", type=int, default=4)
+    ap.add_argument("--distinct", type=int, default=0,
+                    help="different texts in the workload (0: dedup_bench's workload, ~43k sentences repeated)")
     ap.add_argument("--jsonl", action="store_true", help="JSON Lines records instead of text lines")
     ap.add_argument("--partitions", type=int, nargs="+", default=[0],
                     help="Ray engine cells, one run per value (0: the engine's default)")
@@ -214,22 +210,34 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ray-dedup-bench-"))
     print(f"machine: {machine()}; {args.shards} shards of {'JSONL records' if args.jsonl else 'text lines'}; "
           f"seed {args.seed}", flush=True)
-    print("| lines | engine | wall s | CPU s | load | driver peak MB | largest other process MB | all processes MB "
-          "| processes | read s | Ray start s | embed s | index s | search s | write s | removed (exact + near) "
+    print("| records | engine | wall s | CPU s | load | driver peak MB | largest other process MB "
+          "| all processes MB (RSS) | all processes MB (PSS) | processes | "
+          + " | ".join(f"{s} s" for s in STAGES) + " | removed (exact + near) "
           "| local's removals also made | removals local does not make | outputs and report identical to local's |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+    print("|---:|---|" + "---:|" * (8 + len(STAGES)) + "---:|---:|---:|---:|", flush=True)
     results = []
     for size in args.lines:
         folder = work / str(size)
-        files = write_shards(build_workload(pairs, size, args.seed), folder / "input", args.shards, args.jsonl)
+        if args.distinct:
+            texts, order = build_distinct(pairs, size, args.distinct, args.seed)
+        else:  # dedup_bench's workload: the labelled pairs' sentences, repeated
+            import numpy as np
+
+            from siamese_text.text.tokenizer import normalize
+
+            texts = build_workload(pairs, size, args.seed)
+            order = np.arange(size)
+        distinct = len({normalize(t) for t in texts}) if not args.distinct else len(texts)
+        files = write_shards(texts, order, folder / "input", args.shards, args.jsonl)
+        del texts, order
         runs = {}
-        plan = [("local", 0)] if "local" in args.engines else []
-        plan += [("ray", p) for p in args.partitions] if "ray" in args.engines else []
+        plan = [("ray", p) for p in args.partitions] if "ray" in args.engines else []
+        plan += [("local", 0)] if "local" in args.engines else []  # after Ray: a failing Ray run fails early
         for engine, parts in plan:
             label = engine if engine == "local" else f"ray, {parts or 'default'} partition{'s' * (parts != 1)}"
             cmd = [sys.executable, __file__, "--worker", engine, "--out", str(folder), "--files", *map(str, files),
                    *(["--jsonl"] if args.jsonl else []), "--partitions", str(parts)]
-            stats = measured(cmd, folder / f"{engine}.log")
+            stats = watch(cmd, folder / f"{engine}.log")
             summary = json.loads((folder / f"{engine}.summary.json").read_text())
             summary["digest"] = digest(folder / engine, folder / f"{engine}.jsonl")
             runs[label] = (stats, summary, removed(folder / f"{engine}.jsonl"))
@@ -241,14 +249,14 @@ def main() -> None:
                 also = len(gone & local) / max(1, len(local))
                 lost = len(gone - local) / max(1, len(gone))
             st = summary["stages"]
-            row = {"lines": size, "engine": engine, **stats, "stages": st, "exact_removed": summary["exact_removed"],
+            row = {"lines": size, "distinct": distinct, "engine": engine, **stats, "stages": st, "exact_removed": summary["exact_removed"],
                    "near_removed": summary["near_removed"], "also_removed": also, "extra_removed": lost,
                    "identical_outputs": None if local_digest is None else summary["digest"] == local_digest}
             results.append(row)
             print(f"| {size:,} | {engine} | {stats['wall_s']:.1f} | {stats['cpu_s']:.1f} | {stats['load']:.1f} "
                   f"| {stats['driver_peak_mb']:,.0f} | {stats['largest_other_peak_mb']:,.0f} "
-                  f"| {stats['tree_peak_mb']:,.0f} | {stats['processes']} "
-                  + " ".join(f"| {st.get(s, 0.0):.1f}" for s in ("read", "start", "embed", "index", "search", "write"))
+                  f"| {stats['tree_peak_mb']:,.0f} | {stats['tree_peak_pss_mb']:,.0f} | {stats['processes']} "
+                  + " ".join(f"| {st.get(s, 0.0):.1f}" for s in STAGES)
                   + f" | {summary['exact_removed'] + summary['near_removed']:,} ({summary['exact_removed']:,} + "
                   f"{summary['near_removed']:,}) | {'' if also != also else f'{also:.3%}'} "
                   f"| {'' if lost != lost else f'{lost:.3%}'} "

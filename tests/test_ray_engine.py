@@ -9,6 +9,7 @@ this folder on their workers' PYTHONPATH.
 from __future__ import annotations
 
 import json
+import re
 import logging
 import os
 import signal
@@ -28,7 +29,7 @@ from siamese_text.dedup.files import dedup_files  # noqa: E402
 from siamese_text.dedup.index import Scoring  # noqa: E402
 from siamese_text.dedup.ray_engine import RayEngine, embed_with_ray  # noqa: E402
 from siamese_text.dedup.stages import DedupConfig  # noqa: E402
-from siamese_text.errors import ArgumentError, OutputError  # noqa: E402
+from siamese_text.errors import ArgumentError, InputFileError, OutputError  # noqa: E402
 from siamese_text.extras import MissingExtra  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
@@ -366,3 +367,114 @@ def test_embed_command_on_a_jsonl_shard_writes_the_records_vectors(ray_local, mo
                                model.encode(texts), atol=1e-5)
     missing = CliRunner().invoke(app, ["embed", str(shard), "--engine", "ray", "--out", str(tmp_path / "v2")])
     assert missing.exit_code == 1 and "--text-field" in missing.output
+
+
+# ----- shards read and written in Ray tasks --------------------------------------------------
+
+
+class Corrupting:
+    """Encodes with `model`; its first call makes the file `victim` invalid UTF-8, so that the
+    writer task of that shard (which reads it again) fails after the others may have written."""
+
+    def __init__(self, model, victim: str) -> None:
+        self.model, self.victim = model.with_backend("numpy", threads=1), victim
+        self.energy, self.calibration, self.threshold = model.energy, model.calibration, model.threshold
+
+    def encode(self, texts, batch_size=None):
+        with open(self.victim, "ab") as fh:
+            fh.write(b"caf\xe9\n")
+        return self.model.encode(texts, batch_size=batch_size)
+
+
+def _jsonl(folder: Path, shards: dict[str, list]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, rows in shards.items():
+        files.append(folder / name)
+        files[-1].write_bytes(b"".join((r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n" for r in rows))
+    return files
+
+
+def _both(files, tmp_path, model, **options) -> tuple[tuple, tuple]:
+    """(local, ray) outputs and report of one dedup_files call on each engine."""
+    out = []
+    for name, engine in (("local", "local"), ("ray", RayEngine(partitions=1, min_parallel=0))):
+        report = tmp_path / name / "report.jsonl"
+        dedup_files(files, tmp_path / name / "kept", report, model=model, engine=engine, **options)
+        out.append(({p.name: p.read_bytes() for p in sorted((tmp_path / name / "kept").iterdir())},
+                    report.read_bytes()))
+    return out[0], out[1]
+
+
+def test_global_order_is_shard_then_record_across_read_tasks(ray_local, model, tmp_path):
+    files = _jsonl(tmp_path / "in", {
+        "a.jsonl": [{"id": 1, "t": "Will it rain today?"}, {"id": 2, "t": "How do I learn Python?"}],
+        "b.jsonl": [{"id": 3, "t": "how do I LEARN python?"}, {"id": 4, "t": "Is it going to rain today?"},
+                    {"id": 5, "t": "I like cats."}],
+        "c.jsonl": [{"id": 6, "t": "i like cats."}, {"id": 7, "t": "Will it  rain today?"}]})
+    local, remote = _both(files, tmp_path, model, text_fields=["t"], id_field="id")
+    assert remote == local
+    entries = {(e["file"].rsplit("/", 1)[-1], e["record"]): e for e in map(json.loads, local[1].splitlines())}
+    assert entries[("b.jsonl", 1)]["duplicate_of"]["record"] == 2 and entries[("b.jsonl", 1)]["exact"]
+    assert entries[("c.jsonl", 1)]["duplicate_of"] == {"file": str(files[1]), "record": 3, "text": "I like cats.",
+                                                        "id": 5}
+    assert entries[("c.jsonl", 2)]["duplicate_of"]["file"] == str(files[0])  # the earliest copy, in shard a
+
+
+def test_a_failed_shard_write_leaves_no_file_under_a_final_name(ray_local, model, tmp_path):
+    files = _write(tmp_path / "in", TOY, shards=3)
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    with pytest.raises(InputFileError, match=r"part-2\.txt:\d+: .*UTF-8") as caught:
+        dedup_files(files, out, report, model=Corrupting(model, str(files[2])), config=DedupConfig(chunk_size=6),
+                    engine=RayEngine(partitions=1, min_parallel=0))
+    assert "\n" not in str(caught.value)
+    assert not report.exists() and not any(tmp_path.glob(".report.jsonl*"))
+    assert not out.exists() or list(out.iterdir()) == []  # no output, and no temporary file left beside one
+
+
+def test_bad_records_on_the_ray_engine(ray_local, model, tmp_path):
+    files = _jsonl(tmp_path / "in", {
+        "a.jsonl": [{"t": "How do I learn Python?"}, {"t": "Will it rain today?"}],
+        "b.jsonl": [{"t": "how do i learn python?"}, b"not json", {"u": "no text"}, {"t": "Is it going to rain today?"}]})
+    with pytest.raises(InputFileError, match=r"b\.jsonl:2: not a JSON line") as caught:
+        dedup_files(files, tmp_path / "x", tmp_path / "x.jsonl", model=model, text_fields=["t"],
+                    engine=RayEngine(partitions=1, min_parallel=0))
+    assert "\n" not in str(caught.value) and not (tmp_path / "x").exists()
+    local, remote = _both(files, tmp_path, model, text_fields=["t"], on_bad="skip")
+    assert remote == local
+    kinds = [json.loads(line)["kind"] for line in remote[1].splitlines()]
+    assert kinds.count("bad") == 2 and b"not json\n" in remote[0]["b.jsonl"]
+
+
+def test_parquet_in_and_out_on_the_ray_engine(ray_local, model, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    (tmp_path / "in").mkdir()
+    for s, rows in enumerate((TOY[:13], TOY[13:])):
+        pq.write_table(pa.table({"id": pa.array([100 * s + i for i in range(len(rows))], pa.int32()),
+                                 "t": rows, "w": [float(i) for i in range(len(rows))]}), tmp_path / "in" / f"p{s}.parquet")
+    tables = {}
+    for name, engine in (("local", "local"), ("ray", RayEngine(partitions=1, min_parallel=0))):
+        dedup_files([tmp_path / "in"], tmp_path / name, tmp_path / f"{name}.parquet", model=model, engine=engine,
+                    text_fields=["t"], id_field="id")
+        tables[name] = ({p.name: pq.read_table(p) for p in sorted((tmp_path / name).iterdir())},
+                        pq.read_table(tmp_path / f"{name}.parquet").to_pylist())
+    assert tables["ray"][1] == tables["local"][1] and len(tables["ray"][1]) >= 4
+    for name, table in tables["ray"][0].items():
+        assert table.schema == pq.read_table(tmp_path / "in" / name).schema
+        assert table.equals(tables["local"][0][name])
+
+
+def test_each_stage_ends_with_one_line_on_stderr_when_progress_is_on(capsys):
+    from siamese_text.dedup.ray_engine import _announce
+
+    seen = []
+    stage = _announce(seen.append, progress=True)
+    stage("read")
+    stage("group")
+    err = capsys.readouterr().err.splitlines()
+    assert seen == ["read", "group"] and len(err) == 2
+    assert re.fullmatch(r"ray: read done in \d+\.\d s", err[0]) and err[1].startswith("ray: group done in ")
+    quiet = _announce(None, progress=False)
+    quiet("write")
+    assert capsys.readouterr().err == ""

@@ -12,6 +12,10 @@ the stages as Ray Data operations. To add one, write a class here (or in its own
 one) and register it in ENGINES (a function returning the class when its module needs an extra,
 so that naming the engines imports nothing). It must give the local engine's answer: keep-first
 in record order, no chaining (stages.keep_first).
+
+An engine may also take over the whole of a file run, reading and writing included, with a
+method `dedup_shards` (RayEngine has one: the records never pass through the driver); dedup_files
+then hands it the planned sources and outputs and only renames the finished files into place.
 """
 
 from __future__ import annotations

@@ -1,58 +1,55 @@
-"""The Ray engine: the near-duplicate stages as Ray Data operations, on this machine or a cluster.
+"""The Ray engine: deduplication as Ray Data operations, on this machine or a cluster.
 
-    distinct texts (sorted by length, row ids kept)
-      --map_batches(_Embedder actors, one thread each)--> (id, vector)
-      --k-means on a seeded sample (driver) + map_batches(nearest two cells)--> (cell, id, vector) x 2
-      --groupby(cell).map_groups(candidate pairs, as stages.py does within the cell)--> (later, earlier, score)
-      --driver: stages.keep_first over every pair, in record order--> dup_of, best
+For files of records (`dedup_files(..., engine="ray")`), every stage runs in the cluster:
 
-Embedding batches are the local engine's chunks (the same length-sorted order cut at the same
-places), and the actors run what its worker processes run (the NumPy path, one thread), so each
-text is encoded in the same company and gets the same vector bit for bit. Where the local engine
-encodes in-process (fewer than `min_parallel` distinct texts), with the model's own backend, so
-does this engine, in the driver. The model travels through the object store (pickled once,
-`ray.put`), so a node needs the package but not the model folder.
+    1 read     one task per shard streams its records: (pos = shard, record), normalised hash
+    2 group    a shuffle by hash bucket; per bucket the smallest pos of each text is its representative
+    3 embed    the representatives, chunk by chunk, on a pool of actors (ray_vectors.py)
+    4 index    k-means cells from a sample; each vector to its nearest two cells (ray_cells.py)
+    5 search   candidate pairs within each cell, then keep-first on the driver
+    6 resolve  each record's fate from its representative's (ray_shards.py)
+    7 write    one task per shard copies its kept records and its part of the report (ray_write.py),
+               then the driver renames every file into place
 
-A text goes to its two nearest cells, so a near duplicate across a cell border is still compared
-with it. Within a cell, the search is the local engine's: `stages.partition` (flat up to
-`exact_limit` vectors, IVF beyond) and `stages.candidate_pairs`, asking again with more neighbours
-for a text whose k neighbours all matched. With one partition the one cell holds every text in
-record order, the pairs are exactly the local engine's, and so is the answer.
+The driver never holds records: it holds, per distinct text, its position and length (to cut
+the embedding chunks as the local engine does) and the keep-first answer, plus the candidate pairs
+(about one per removed text). Keep-first runs on the driver, not in the cluster: it is a walk in
+record order where a text's fate depends on whether its earlier matches were kept, so it cannot
+be split by cell (a text's matches lie in up to two cells, their matches in others) without a
+second round of messages per chain. The pairs are few (~24 MB for a million), the walk is linear in
+them, and doing it in one place makes it the very function the local engine runs, so the rule
+(keep-first, no chaining, ties to the earliest) cannot drift between engines.
 
-Keep-first runs on the driver, not in the cluster: it is a walk in record order where a text's
-fate depends on whether its earlier matches were kept, so it cannot be split by cell (a text's
-matches lie in up to two cells, their matches in others) without a second round of messages per
-chain. The pairs are few (about one per removed text, a few bytes each: ~24 MB for a million), the
-walk is linear in them, and doing it in one place makes it the very function the local engine
-runs, so the rule (keep-first, no chaining, ties to the earliest) cannot drift between engines.
+For texts already in memory (`dedup(texts, engine="ray")`), `near_duplicates` runs stages 3-5.
+Where the local engine encodes in-process (fewer than `min_parallel` distinct texts), with the
+model's own backend, so does this engine, in the driver. With one partition the answer is the
+local engine's, bit for bit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import os
-import re
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from siamese_text.dedup.index import Scoring
-from siamese_text.dedup.stages import DedupConfig, _merge, candidate_pairs, embed, keep_first, partition
-from siamese_text.dedup.workers import WorkerError, _payload, available_cpus, encode, takes_batch_size, threads
-from siamese_text.errors import ArgumentError, OutputError
-from siamese_text.extras import require
+from siamese_text.dedup.outputs import temp_for
+from siamese_text.dedup.ray_cells import _by_cell, _cell_pairs, assign_cells
+from siamese_text.dedup.ray_session import _first_line, _ray, _ray_errors, failure, ray_session  # noqa: F401
+from siamese_text.dedup.ray_shards import (BUCKET_ROWS, distinct_texts, group_exact, read_shards,
+                                           removed_records, representatives, twins_table)
+from siamese_text.dedup.ray_vectors import _from_rows, chunk_of, embed_chunks, embed_dataset
+from siamese_text.dedup.ray_vectors import embed_with_ray  # noqa: F401 - the public path
+from siamese_text.dedup.ray_write import join_report, write_shards
+from siamese_text.dedup.stages import DedupConfig, _merge, embed, keep_first
+from siamese_text.dedup.workers import available_cpus, threads
+from siamese_text.errors import ArgumentError
 
 TEXTS_PER_PARTITION = 100_000  # default partitions = distinct texts / this (each text sits in two)
-
-
-def _ray():
-    """ray and ray.data, or MissingExtra naming `pip install 'siamese-text[ray]'`."""
-    ray = require("ray", "ray")
-    require("ray.data", "ray")
-    return ray
 
 
 class RayEngine:
@@ -106,18 +103,79 @@ class RayEngine:
                 else:
                     vectors = embed_dataset(texts, encoder, scoring, config, self._actors(ray))
                 stage("embed")
-                cells = self._partitions(n)
-                placed = assign_cells(vectors, n, cells, scoring, self.sample, self.seed, config)
-                stage("index")
-                pairs = _by_cell(placed, cells).map_groups(
-                    _cell_pairs, fn_kwargs={"scoring": scoring, "config": config, "exact": exact_search},
-                    batch_format="numpy")
-                found = [(b["later"], b["earlier"], b["score"]) for b in pairs.iter_batches(batch_format="numpy")]
-                result = keep_first(n, *_merge([f for f in found if len(f[0])], n))
-                stage("search")
-                return result
+                return self._search(vectors, n, scoring, config, exact_search, stage)
             except _ray_errors(ray) as exc:
-                raise WorkerError(f"the Ray engine failed: {_first_line(exc)}") from exc
+                raise failure(exc) from exc
+
+    def _search(self, vectors, n: int, scoring: Scoring, config: DedupConfig, exact_search, stage):
+        """Stages index and search over a Dataset of (id, vector). -> dup_of, best as keep_first."""
+        cells = self._partitions(n)
+        placed = assign_cells(vectors, n, cells, scoring, self.sample, self.seed, config)
+        stage("index")
+        pairs = _by_cell(placed, cells).map_groups(
+            _cell_pairs, fn_kwargs={"scoring": scoring, "config": config, "exact": exact_search},
+            batch_format="numpy")
+        found = [(b["later"], b["earlier"], b["score"]) for b in pairs.iter_batches(batch_format="numpy")]
+        result = keep_first(n, *_merge([f for f in found if len(f[0])], n))
+        stage("search")
+        return result
+
+    def dedup_shards(self, sources, outputs: Sequence[Path], report: Path | None, spec, encoder, scoring: Scoring,
+                     config: DedupConfig, max_chars: int, progress: bool = False,
+                     on_stage: Callable[[str], None] | None = None) -> dict:
+        """Every stage of a file dedup in the cluster (see the module's docstring): the shards of
+        `sources` (dedup/sources.py) read, deduplicated and written to temporary files beside
+        `outputs` and `report`. -> {"rows": per-shard counts and temporary files, "tag": the run's
+        tag}; the caller renames them into place (or removes every `.NAME.tmp-TAG*` on failure)."""
+        stage = _announce(on_stage, progress)
+        tag = uuid.uuid4().hex[:8]
+        with ray_session(self.address, self.num_cpus, progress) as ray:
+            stage("start")
+            try:
+                cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                size = sum(s.path.stat().st_size for s in sources)
+                buckets = max(cpus, math.ceil(size / 64 / BUCKET_ROWS))  # ~64 bytes a record, a guess
+                rows = read_shards(ray, [s.shard for s in sources], spec, max_chars, buckets).materialize()
+                stage("read")
+                grouped = group_exact(rows, buckets).materialize()
+                del rows
+                stage("group")
+                rep_pos, lengths = representatives(grouped)
+                u = len(rep_pos)
+                dup_of, best = self._embed_and_search(ray, grouped, rep_pos, lengths, encoder, scoring, config,
+                                                      max_chars, stage)
+                removed = removed_records(grouped, rep_pos, dup_of, best)
+                twins = twins_table(grouped).materialize().to_arrow_refs() if u and report is not None else []
+                stage("resolve")
+                written = write_shards(ray, removed, sources, outputs, report, spec, twins, tag)
+                del grouped, twins
+                if report is not None:
+                    join_report([r["piece"] for r in written], temp_for(report, tag),
+                                report.suffix.lower() == ".parquet")
+                stage("write")
+                return {"rows": written, "tag": tag}
+            except _ray_errors(ray) as exc:
+                raise failure(exc) from exc
+
+    def _embed_and_search(self, ray, grouped, rep_pos, lengths, encoder, scoring, config, max_chars, stage):
+        u = len(rep_pos)
+        if u < 2:
+            stage("embed")
+            return np.full(u, -1, dtype=np.int64), np.zeros(u)
+        chunks = chunk_of(lengths, config)
+        distinct = distinct_texts(grouped, rep_pos, chunks, max_chars)
+        if self._in_driver(u, config):  # few: gathered here, encoded as the local engine would
+            texts = [""] * u
+            for b in distinct.iter_batches(batch_format="numpy", batch_size=None):
+                for i, t in zip(b["id"].tolist(), b["text"]):
+                    texts[i] = t
+            with threads(config.threads):
+                local = embed(texts, encoder, scoring, config)
+            vectors = _from_rows(ray, local, max(1, -(-u // config.chunk_size)))
+        else:
+            vectors = embed_chunks(distinct, encoder, scoring, config, self._actors(ray), int(chunks.max()) + 1)
+        stage("embed")
+        return self._search(vectors, u, scoring, config, None, stage)
 
     def _in_driver(self, n: int, config: DedupConfig) -> bool:
         if self.min_parallel is not None:
@@ -133,343 +191,20 @@ class RayEngine:
         return max(1, math.ceil(n / TEXTS_PER_PARTITION)) if n > TEXTS_PER_PARTITION else 1
 
 
-SETTINGS = ("enable_progress_bars", "print_on_execution_start", "shuffle_strategy")  # put back after a run
-
-
-@contextlib.contextmanager
-def ray_session(address: str | None, num_cpus: int | None, progress: bool = False):
-    """Ray for one run: this process's connection when it has one, else the cluster at `address`,
-    else a new local instance on `num_cpus` CPUs (disconnected or shut down at the end). Quiet: no
-    dashboard, no worker logs on this terminal, Ray Data's progress bars only with `progress`.
-
-    Raises:
-        ArgumentError: Ray could not be started or reached (one line saying why).
-    """
-    ray = _ray()
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    started = False
-    if not ray.is_initialized():
-        quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
-        try:
-            if address:
-                _reachable(address)
-                ray.init(address=address, **quiet)
-            else:
-                ray.init(num_cpus=num_cpus or available_cpus(), **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-            raise ArgumentError(f"cannot connect to {where}: {_first_line(exc)}") from None
-        started = True
-    context = ray.data.DataContext.get_current()
-    before = {name: getattr(context, name) for name in SETTINGS if hasattr(context, name)}
-    context.enable_progress_bars = progress
-    context.print_on_execution_start = False
-    # a sort-based groupby: on a few CPUs it starts far fewer processes than the hash shuffle
-    strategies = getattr(ray.data.context, "ShuffleStrategy", None)  # Ray >= 2.4x; older ones sort anyway
-    if strategies is not None:
-        context.shuffle_strategy = strategies.SORT_SHUFFLE_PULL_BASED
-    try:
-        yield ray
-    finally:
-        for name, value in before.items():
-            setattr(context, name, value)
-        if started:
-            ray.shutdown()
-
-
-def _reachable(address: str, seconds: float = 5.0) -> None:
-    """Fail fast on a HOST:PORT nobody listens at (Ray itself retries for minutes)."""
-    host, _, port = address.rpartition(":")
-    if "://" in address or not host or not port.isdigit():
-        return  # "auto", "ray://...": Ray's own resolution
-    import socket
-
-    try:
-        socket.create_connection((host, int(port)), timeout=seconds).close()
-    except OSError as exc:
-        raise ConnectionError(f"nothing answers at {address} ({exc.strerror or exc})") from None
-
-
-def _ray_errors(ray) -> tuple[type, ...]:
-    """What a failed run raises: a task's or actor's error, or a Ray Data wrapped user error."""
-    from ray.data.exceptions import UserCodeException
-
-    return ray.exceptions.RayError, UserCodeException
-
-
-_ERROR_LINE = re.compile(r"([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)): (.+)")
-
-
-def _first_line(exc: BaseException) -> str:
-    """The error behind Ray's wrappers, one line: a task's error carries the user's traceback in
-    its text ("ValueError: ..."), so the first such line that is not Ray's own is the cause."""
-    texts, seen = [], set()
-    while isinstance(exc, BaseException) and id(exc) not in seen:
-        seen.add(id(exc))
-        texts.append(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)))
-        exc = getattr(exc, "cause", None) or exc.__cause__
-    for text in texts:
-        for line in text.splitlines():
-            found = _ERROR_LINE.fullmatch(line.strip())
-            if found and not found.group(1).startswith("ray."):
-                return f"{found.group(1).rsplit('.', 1)[-1]}: {found.group(2)}"[:200]
-    lines = [line.strip() for line in texts[-1].splitlines() if line.strip()] if texts else []
-    return (lines[0] if lines else "unknown error")[:200]
-
-
-# ----- embed ---------------------------------------------------------------------------------
-
-
-def _chunks(texts: Sequence[str], config: DedupConfig) -> list[np.ndarray]:
-    """Row ids in the local engine's chunks (stages.embed): sorted by length, cut alike."""
-    order = np.array(sorted(range(len(texts)), key=lambda i: len(texts[i])), dtype=np.int64)
-    workers = available_cpus(config.workers) if len(texts) >= config.min_parallel else 1
-    size = config.chunk_size if workers <= 1 else \
-        min(config.chunk_size, max(256, -(-len(texts) // (8 * workers))))
-    return [order[s : s + size] for s in range(0, len(order), size)]
-
-
-class _Embedder:
-    """An embedding actor: the encoder, unpickled once from the object store, on one thread;
-    vectors as `scoring.prepare` makes them (dedup), or as the encoder gives them (scoring=None)."""
-
-    def __init__(self, payload, scoring: Scoring | None, batch_size: int) -> None:
-        import pickle
-
-        import ray
-
-        self.encoder = pickle.loads(ray.get(payload[0]))  # payload: [ObjectRef], so Ray leaves it as a ref
-        self.scoring, self.batch_size = scoring, batch_size
-        self.takes_batch = takes_batch_size(self.encoder)
-
-    def __call__(self, batch: dict) -> dict:
-        with threads(1):
-            vectors = encode(self.encoder, [str(t) for t in batch["text"]], self.batch_size, self.takes_batch)
-        vectors = self.scoring.prepare(vectors) if self.scoring is not None else np.asarray(vectors, np.float32)
-        return {"id": np.asarray(batch["id"], dtype=np.int64), "vector": vectors}  # (B,), (B, D)
-
-
-def _ship(encoder) -> bytes:
-    """The encoder pickled for the actors (a SiameseModel as its NumPy copy on one thread)."""
-    payload = _payload(encoder)
-    if payload is None:  # defined in a notebook or `python -c`: Ray's cloudpickle sends it by value
-        from ray import cloudpickle
-
-        payload = cloudpickle.dumps(encoder)
-    return payload
-
-
-def embed_dataset(texts: Sequence[str], encoder, scoring: Scoring, config: DedupConfig, actors: int):
-    """Stage 2 on a pool of actors: a materialized Dataset of (id, vector), one block per chunk."""
-    ray = _ray()
-    import pyarrow as pa
-
-    chunks = _chunks(texts, config)
-    if not chunks:
-        return ray.data.from_items([]).materialize()
-    blocks = [pa.table({"id": pa.array(c), "text": pa.array([texts[i] for i in c.tolist()], pa.large_string())})
-              for c in chunks]
-    payload = [ray.put(_ship(encoder))]
-    return ray.data.from_arrow(blocks).map_batches(
-        _Embedder, fn_constructor_args=(payload, scoring, config.batch_size), batch_size=None,
-        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(chunks)))), num_cpus=1,
-    ).materialize()  # Ray Data restarts a dead actor and retries its batch (max_restarts = max_task_retries = -1)
-
-
-def _from_rows(ray, vectors: np.ndarray, blocks: int):
-    """A materialized Dataset of (id, vector) from vectors in this process, in `blocks` blocks
-    (few: each block of the groupby's input costs tasks)."""
-    rows = [{"id": i, "vector": v} for i, v in enumerate(vectors)]
-    try:
-        return ray.data.from_items(rows, override_num_blocks=blocks).materialize()
-    except TypeError:  # Ray before 2.10
-        return ray.data.from_items(rows, parallelism=blocks).materialize()
-
-
-# ----- partition -----------------------------------------------------------------------------
-
-
-def assign_cells(vectors, n: int, cells: int, scoring: Scoring, sample: int, seed: int, config: DedupConfig):
-    """Stage 3: k-means centroids from a seeded sample (on the driver), then each vector goes to
-    its nearest two cells (one when there is one). -> Dataset of (cell, id, vector)."""
-    if cells <= 1 or n <= cells:
-        return vectors.map_batches(_one_cell, batch_format="numpy", batch_size=None)
-    ray = _ray()
-    rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(n, min(n, sample), replace=False))
-    picked = vectors.map_batches(_pick, fn_kwargs={"chosen": chosen}, batch_format="numpy", batch_size=None)
-    rows = [(b["id"], b["vector"]) for b in picked.iter_batches(batch_format="numpy") if len(b["id"])]
-    ids = np.concatenate([r[0] for r in rows])
-    train = np.concatenate([r[1] for r in rows])[np.argsort(ids, kind="stable")]
-    centroids = _kmeans(train, min(cells, len(train)), scoring, seed, config)
-    return vectors.map_batches(_nearest, fn_kwargs={"centroids": centroids, "inner": _inner(scoring)},
-                               batch_format="numpy", batch_size=None)
-
-
-def _inner(scoring: Scoring) -> bool:
-    from siamese_text.model.energy import Energy
-
-    return Energy(scoring.energy) is Energy.cosine
-
-
-def _kmeans(train: np.ndarray, cells: int, scoring: Scoring, seed: int, config: DedupConfig) -> np.ndarray:
-    import faiss
-
-    with threads(config.threads):
-        kmeans = faiss.Kmeans(train.shape[1], cells, niter=config.index.kmeans_iterations, seed=seed,
-                              spherical=_inner(scoring), verbose=False,
-                              min_points_per_centroid=1)  # a small sample is fine: no warning
-        kmeans.train(np.ascontiguousarray(train, dtype=np.float32))
-    return kmeans.centroids
-
-
-def _by_cell(placed, cells: int):
-    """Rows grouped by cell, in about one block per cell (not one per input block: a shuffle
-    costs input blocks x output blocks pieces)."""
-    try:
-        return placed.groupby("cell", num_partitions=cells)
-    except TypeError:  # Ray before num_partitions
-        return placed.groupby("cell")
-
-
-def _one_cell(batch: dict) -> dict:
-    return {"cell": np.zeros(len(batch["id"]), dtype=np.int64), **batch}
-
-
-def _pick(batch: dict, chosen: np.ndarray) -> dict:
-    keep = np.isin(batch["id"], chosen)
-    return {"id": batch["id"][keep], "vector": batch["vector"][keep]}
-
-
-def _nearest(batch: dict, centroids: np.ndarray, inner: bool) -> dict:
-    """Each vector twice: with its nearest cell and with its second nearest."""
-    import faiss
-
-    index = faiss.IndexFlatIP(centroids.shape[1]) if inner else faiss.IndexFlatL2(centroids.shape[1])
-    index.add(centroids)
-    with threads(1):
-        _, near = index.search(np.ascontiguousarray(batch["vector"], dtype=np.float32), 2)  # (B, 2)
-    return {"cell": near.T.reshape(-1).astype(np.int64), "id": np.tile(batch["id"], 2),
-            "vector": np.concatenate([batch["vector"], batch["vector"]])}
-
-
-# ----- candidate pairs -----------------------------------------------------------------------
-
-
-def _cell_pairs(batch: dict, scoring: Scoring, config: DedupConfig, exact: bool | None) -> dict:
-    """Stage 4 within one cell, as stages.search_and_resolve does over all texts: every pair found,
-    in global ids (later, earlier, score). Keep-first inside the cell only decides which texts ask
-    again for more neighbours; the answer is decided on the driver."""
-    ids = np.asarray(batch["id"], dtype=np.int64)
-    order = np.argsort(ids, kind="stable")
-    ids, vectors = ids[order], np.ascontiguousarray(batch["vector"][order], dtype=np.float32)
-    n = len(ids)
-    edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    with threads(config.threads):
-        if n > 1:
-            index = partition(vectors, scoring, config, exact)
-            k = np.full(n, config.k)
-            saturated = np.zeros(n, dtype=bool)
-            rows = np.arange(n)
-            while len(rows):
-                for ask in np.unique(k[rows]).tolist():
-                    these = rows[k[rows] == ask]
-                    found, saturated[these] = candidate_pairs(index, vectors, scoring, these, ask, config)
-                    edges.append(found)
-                dup_of, _ = keep_first(n, *_merge(edges, n))
-                rows = np.flatnonzero(saturated & (dup_of < 0) & (k < config.max_k))
-                k[rows] = np.minimum(4 * k[rows], config.max_k)
-    later, earlier, score = _merge(edges, n)
-    return {"later": ids[later], "earlier": ids[earlier], "score": np.asarray(score, dtype=np.float64)}
-
-
-# ----- embeddings of records at scale ---------------------------------------------------------
-
-
-def embed_with_ray(texts, encoder, out_dir: str | Path, format: str = "parquet", batch_size: int = 256,
-                   chunk_size: int = 8192, address: str | None = None, num_cpus: int | None = None,
-                   actors: int | None = None, overwrite: bool = False) -> int:
-    """Vectors of every text, written under out_dir by the cluster's actors.
-
-    Args:
-        texts: a list of texts (ids are their positions), or a Ray Dataset with columns "id"
-            (int64) and "text" (e.g. read by ray.data.read_json from JSONL shards).
-        encoder: a SiameseModel or anything with `encode(list[str]) -> (N, D)`.
-        out_dir: a folder every node can write to (a shared file system, or a URI Ray Data
-            writes to, such as s3://...; "npy" needs a local or shared path).
-        format: "parquet" (columns id: int64, vector: fixed-size list of float32) or "npy"
-            (shards `vectors-K.npy` (B, D) float32 beside `ids-K.npy` (B,) int64).
-        overwrite: write into a folder that already holds files.
-
-    Returns:
-        The number of vectors written.
-    """
-    if format not in ("parquet", "npy"):
-        raise ArgumentError(f"format is 'parquet' or 'npy', got {format!r}")
-    local = "://" not in str(out_dir)
-    if local:
-        out_dir = Path(out_dir)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise OutputError(f"{out_dir}: not a folder")
-        if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-            raise OutputError(f"{out_dir}: not empty (pass overwrite=True to write into it)")
-    elif format == "npy":
-        raise ArgumentError("format 'npy' writes to a local or shared folder, not a URI")
-    with ray_session(address, num_cpus) as ray:
-        try:
-            if isinstance(texts, ray.data.Dataset):
-                if not {"id", "text"} <= set(texts.columns()):
-                    raise ArgumentError(f"a Dataset to embed needs columns 'id' and 'text', it has {texts.columns()}")
-                dataset = texts
-            else:
-                import pyarrow as pa
-
-                texts = list(texts)
-                blocks = [pa.table({"id": pa.array(np.arange(s, min(s + chunk_size, len(texts)), dtype=np.int64)),
-                                    "text": pa.array(texts[s : s + chunk_size], pa.large_string())})
-                          for s in range(0, len(texts), chunk_size)]
-                if not blocks:
-                    return 0
-                dataset = ray.data.from_arrow(blocks)
-            payload = [ray.put(_ship(encoder))]
-            workers = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
-            vectors = dataset.select_columns(["id", "text"]).map_batches(
-                _Embedder, fn_constructor_args=(payload, None, batch_size),
-                batch_size=chunk_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
-                num_cpus=1)
-            if format == "parquet":
-                out = vectors.map_batches(_to_arrow, batch_format="numpy").materialize()
-                if local:
-                    out_dir.mkdir(parents=True, exist_ok=True)
-                out.write_parquet(str(out_dir))
-                return int(out.count())
-            out_dir.mkdir(parents=True, exist_ok=True)
-            written = vectors.map_batches(_write_npy, fn_kwargs={"folder": str(out_dir)}, batch_format="numpy")
-            return int(sum(int(b["count"].sum()) for b in written.iter_batches(batch_format="numpy")))
-        except _ray_errors(ray) as exc:
-            raise WorkerError(f"the Ray engine failed: {_first_line(exc)}") from exc
-
-
-def _to_arrow(batch: dict):
-    import pyarrow as pa
-
-    vectors = np.ascontiguousarray(batch["vector"], dtype=np.float32)  # (B, D)
-    column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
-    return pa.table({"id": pa.array(batch["id"]), "vector": column})
-
-
-def _write_npy(batch: dict, folder: str) -> dict:
-    """Write one batch as ids-K.npy and vectors-K.npy (K: its first id), each under a temporary
-    name first, so no half-written shard ever has a final name. -> {"count": (1,)}"""
-    if not len(batch["id"]):
-        return {"count": np.zeros(1, dtype=np.int64)}
-    key = f"{int(np.min(batch['id'])):012d}"
-    for name, array in (("ids", np.asarray(batch["id"], dtype=np.int64)),
-                        ("vectors", np.asarray(batch["vector"], dtype=np.float32))):
-        final = Path(folder) / f"{name}-{key}.npy"
-        temp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        with open(temp, "wb") as fh:
-            np.save(fh, array)
-        os.replace(temp, final)
-    return {"count": np.array([len(batch["id"])], dtype=np.int64)}
+def _announce(on_stage: Callable[[str], None] | None, progress: bool) -> Callable[[str], None]:
+    """on_stage, and with progress one line on stderr as each stage ends (its name and seconds)."""
+    last = [time.perf_counter()]
+
+    def stage(name: str) -> None:
+        if on_stage is not None:
+            on_stage(name)
+        if progress:
+            import sys
+
+            from tqdm.auto import tqdm
+
+            now = time.perf_counter()
+            tqdm.write(f"ray: {name} done in {now - last[0]:.1f} s", file=sys.stderr)  # beside Ray's bars
+            last[0] = now
+
+    return stage
