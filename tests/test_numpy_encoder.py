@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
@@ -15,7 +14,6 @@ from siamese_text.errors import SiameseTextError
 from siamese_text.model.energy import rowwise_energy
 from siamese_text.model.folder import ModelFolderError, UnsupportedModel, expected_shapes
 from siamese_text.model.numpy_encoder import NumpyEncoder
-from siamese_text.model.torch_encoder import Encoder, EncoderConfig
 from siamese_text.text.features import Featurizer, collate, pad_batch
 from siamese_text.model.calibration import Calibration
 from siamese_text.model.siamese import DEFAULT_MODEL_DIR, SiameseModel
@@ -23,29 +21,14 @@ from siamese_text.text.tokenizer import Tokenizer
 from siamese_text.text.vocab import Vocab
 
 from conftest import require_data
+from tiny_encoders import SETTINGS, TEXTS, TOKENS, tiny_encoder
 
-TOKENS = ["<pad>", "<unk>", "how", "do", "i", "learn", "python", "?", "what", "is", "the", "best", "way", "not"]
 FITTED = Calibration(method="platt", a=-4.0, b=2.0, fitted_on="hand-set for tests")  # probabilities need one
-TEXTS = ["How do I learn Python?", "What is the best way to learn python?", "", "not", "zebra unicorn ?",
-         "how how how do do i i learn learn python python what is is the best way ? ? ?"]
-
-
-def _tiny_encoder(seed: int, **options) -> Encoder:
-    torch.manual_seed(seed)
-    encoder = Encoder(EncoderConfig(vocab_size=len(TOKENS), embedding_dim=6, hidden_size=5, **options)).eval()
-    with torch.no_grad():  # the default init leaves biases small; make every weight matter
-        for p in encoder.parameters():
-            p.add_(torch.randn_like(p) * 0.3)
-    return encoder
-
-
-SETTINGS = [dict(pooling=p, subword_buckets=b, num_layers=n, output_dim=o)
-            for p, b, n, o in itertools.product(["mean", "max", "last"], [0, 32], [1, 2], [0, 3])]
 
 
 @pytest.mark.parametrize("options", SETTINGS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
 def test_numpy_encoder_equals_torch(options):
-    encoder = _tiny_encoder(len(str(options)), **options)
+    encoder = tiny_encoder(len(str(options)), **options)
     featurizer = Featurizer(Tokenizer(), Vocab(TOKENS), encoder.config)
     feats = featurizer(TEXTS)
     use_sub = bool(options["subword_buckets"])
@@ -78,7 +61,7 @@ def test_numpy_energies_equal_torch(energy):
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", torch.float16])
 def test_saved_folder_gives_the_same_model_on_every_backend(tmp_path, dtype):
-    encoder = _tiny_encoder(1, pooling="max", subword_buckets=32)
+    encoder = tiny_encoder(1, pooling="max", subword_buckets=32)
     model = SiameseModel(encoder, Vocab(TOKENS), "euclidean", threshold=0.3,  # the torch module, as in training
                          calibration=FITTED)
     assert model.backend == "torch"
@@ -109,7 +92,7 @@ def test_bundled_model_same_vectors_and_scores_on_numpy_and_torch():
 
 
 def test_load_refuses_bad_folders(tmp_path):
-    SiameseModel(_tiny_encoder(2), Vocab(TOKENS)).save(tmp_path / "m")
+    SiameseModel(tiny_encoder(2), Vocab(TOKENS)).save(tmp_path / "m")
     with pytest.raises(ModelFolderError, match="not found"):
         SiameseModel.load(tmp_path / "nope")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
@@ -137,7 +120,7 @@ def test_load_refuses_bad_folders(tmp_path):
 
 
 def test_loading_and_scoring_do_not_import_torch_or_spacy(tmp_path):
-    SiameseModel(_tiny_encoder(3, subword_buckets=32), Vocab(TOKENS), calibration=FITTED).save(tmp_path / "m")
+    SiameseModel(tiny_encoder(3, subword_buckets=32), Vocab(TOKENS), calibration=FITTED).save(tmp_path / "m")
     code = (f"import sys; from siamese_text import SiameseModel; "
             f"p = SiameseModel.load({str(tmp_path / 'm')!r}).similarity('how do i learn python', 'learn python'); "
             f"assert 0 <= p <= 1; print(sorted(m for m in ('torch', 'spacy', 'sklearn') if m in sys.modules))")
@@ -160,7 +143,7 @@ def test_cli_score_stays_light():
 
 
 def test_int8_quantized_copy_is_close_and_not_saveable(tmp_path):
-    model = SiameseModel(_tiny_encoder(4, subword_buckets=32, output_dim=3), Vocab(TOKENS))
+    model = SiameseModel(tiny_encoder(4, subword_buckets=32, output_dim=3), Vocab(TOKENS))
     q = model.quantized()
     assert q.meta["quantized"] == "int8-dynamic" and "quantized" not in model.meta
     assert q.backend == "int8" and SiameseModel.load is not None
@@ -176,7 +159,7 @@ def test_int8_quantized_copy_is_close_and_not_saveable(tmp_path):
 
 
 def test_with_backend_round_trip_keeps_weights_and_settings():
-    model = SiameseModel(_tiny_encoder(5, output_dim=3), Vocab(TOKENS), "manhattan", threshold=0.4)
+    model = SiameseModel(tiny_encoder(5, output_dim=3), Vocab(TOKENS), "manhattan", threshold=0.4)
     numpy_model = model.with_backend("numpy")
     assert numpy_model.backend == "numpy" and numpy_model.energy == "manhattan" and numpy_model.threshold == 0.4
     back = numpy_model.with_backend("torch")
@@ -200,7 +183,7 @@ def test_pad_batch_layout():
 
 
 def test_features_hash_only_unknown_words_and_vectors_stay_identical():
-    encoder = _tiny_encoder(11, subword_buckets=32, pooling="max", num_layers=2)
+    encoder = tiny_encoder(11, subword_buckets=32, pooling="max", num_layers=2)
     vocab = Vocab(TOKENS)
     full = Featurizer(Tokenizer(), vocab, encoder.config)
     lean = Featurizer(Tokenizer(), vocab, encoder.config, unknown_only=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
@@ -20,25 +19,12 @@ from siamese_text.model.folder import DEFAULT_MODEL_DIR, ENCODER_ONNX, ENCODER_O
 from siamese_text.model.numpy_encoder import NumpyEncoder  # noqa: E402
 from siamese_text.model.onnx_backend import OnnxEncoder, onnx_encoder  # noqa: E402
 from siamese_text.model.siamese import SiameseModel  # noqa: E402
-from siamese_text.model.torch_encoder import Encoder, EncoderConfig  # noqa: E402
+from siamese_text.model.torch_encoder import Encoder  # noqa: E402
 from siamese_text.text.features import Featurizer, pad_batch  # noqa: E402
 from siamese_text.text.tokenizer import Tokenizer  # noqa: E402
 from siamese_text.text.vocab import Vocab  # noqa: E402
 
-TOKENS = ["<pad>", "<unk>", "how", "do", "i", "learn", "python", "?", "what", "is", "the", "best", "way", "not"]
-TEXTS = ["How do I learn Python?", "What is the best way to learn python?", "", "not", "zebra unicorn ?",
-         "how how how do do i i learn learn python python what is is the best way ? ? ?"]
-SETTINGS = [dict(pooling=p, subword_buckets=b, num_layers=n, output_dim=o)
-            for p, b, n, o in itertools.product(["mean", "max", "last"], [0, 32], [1, 2], [0, 3])]
-
-
-def _tiny_encoder(seed: int, **options) -> Encoder:
-    torch.manual_seed(seed)
-    encoder = Encoder(EncoderConfig(vocab_size=len(TOKENS), embedding_dim=6, hidden_size=5, **options)).eval()
-    with torch.no_grad():  # the default init leaves biases small; make every weight matter
-        for p in encoder.parameters():
-            p.add_(torch.randn_like(p) * 0.3)
-    return encoder
+from tiny_encoders import SETTINGS, TEXTS, TOKENS, tiny_encoder  # noqa: E402
 
 
 def _weights(encoder: Encoder) -> dict[str, np.ndarray]:
@@ -47,7 +33,7 @@ def _weights(encoder: Encoder) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("options", SETTINGS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
 def test_onnx_encoder_equals_numpy(options):
-    encoder = _tiny_encoder(len(str(options)) + 7, **options)
+    encoder = tiny_encoder(len(str(options)) + 7, **options)
     weights = _weights(encoder)
     fast = onnx_encoder(encoder.config, weights)
     assert fast.backend == "onnx" and fast.note == ""
@@ -65,7 +51,7 @@ def test_onnx_encoder_equals_numpy(options):
 
 
 def test_load_exports_once_then_reads_the_folder_without_torch(tmp_path, monkeypatch):
-    model = SiameseModel(_tiny_encoder(1, pooling="max", subword_buckets=32, output_dim=3), Vocab(TOKENS))
+    model = SiameseModel(tiny_encoder(1, pooling="max", subword_buckets=32, output_dim=3), Vocab(TOKENS))
     model.save(tmp_path / "m")
     first = SiameseModel.load(tmp_path / "m", backend="onnx", threads=2)
     assert first.backend == "onnx" and (tmp_path / "m" / ENCODER_ONNX).is_file()
@@ -90,8 +76,8 @@ def test_load_exports_once_then_reads_the_folder_without_torch(tmp_path, monkeyp
 
 
 def test_a_stale_or_damaged_network_in_the_folder_is_exported_again(tmp_path):
-    SiameseModel(_tiny_encoder(2, pooling="last"), Vocab(TOKENS)).save(tmp_path / "a")
-    SiameseModel(_tiny_encoder(3, pooling="last"), Vocab(TOKENS)).save(tmp_path / "b")
+    SiameseModel(tiny_encoder(2, pooling="last"), Vocab(TOKENS)).save(tmp_path / "a")
+    SiameseModel(tiny_encoder(3, pooling="last"), Vocab(TOKENS)).save(tmp_path / "b")
     SiameseModel.load(tmp_path / "a", backend="onnx")
     stale = (tmp_path / "a" / ENCODER_ONNX).read_bytes()
     (tmp_path / "b" / ENCODER_ONNX).write_bytes(stale)  # another model's network
@@ -105,7 +91,7 @@ def test_a_stale_or_damaged_network_in_the_folder_is_exported_again(tmp_path):
 
 
 def test_without_torch_or_onnxruntime_it_falls_back_to_numpy_and_says_why(tmp_path, monkeypatch):
-    model = SiameseModel(_tiny_encoder(4, subword_buckets=32), Vocab(TOKENS))
+    model = SiameseModel(tiny_encoder(4, subword_buckets=32), Vocab(TOKENS))
     model.save(tmp_path / "m")
 
     def no_torch(*args, **kwargs):
@@ -138,7 +124,7 @@ def test_without_torch_or_onnxruntime_it_falls_back_to_numpy_and_says_why(tmp_pa
 
 
 def test_int8_is_close_cached_and_not_the_default(tmp_path):
-    model = SiameseModel(_tiny_encoder(5, subword_buckets=32, output_dim=3), Vocab(TOKENS))
+    model = SiameseModel(tiny_encoder(5, subword_buckets=32, output_dim=3), Vocab(TOKENS))
     model.save(tmp_path / "m")
     assert SiameseModel.load(tmp_path / "m").backend == "numpy"
     q = SiameseModel.load(tmp_path / "m", backend="onnx-int8")
@@ -186,9 +172,9 @@ def test_bundled_model_ships_its_network_and_runs_it_by_default_without_torch():
 
 
 def test_the_default_checks_the_folders_network_lazily_and_falls_back(tmp_path):
-    model = SiameseModel(_tiny_encoder(8, subword_buckets=32), Vocab(TOKENS))
+    model = SiameseModel(tiny_encoder(8, subword_buckets=32), Vocab(TOKENS))
     model.save(tmp_path / "m")
-    SiameseModel(_tiny_encoder(9, subword_buckets=32), Vocab(TOKENS)).save(tmp_path / "other")
+    SiameseModel(tiny_encoder(9, subword_buckets=32), Vocab(TOKENS)).save(tmp_path / "other")
     SiameseModel.load(tmp_path / "other", backend="onnx")  # exports other's network
     reference = SiameseModel.load(tmp_path / "m", backend="numpy", threads=1)
     texts = TEXTS * 20
@@ -203,7 +189,7 @@ def test_the_default_checks_the_folders_network_lazily_and_falls_back(tmp_path):
 
 
 def test_threads_give_the_same_vectors_each_on_its_own_session(tmp_path):
-    model = SiameseModel(_tiny_encoder(6, subword_buckets=32, pooling="mean"), Vocab(TOKENS))
+    model = SiameseModel(tiny_encoder(6, subword_buckets=32, pooling="mean"), Vocab(TOKENS))
     model.save(tmp_path / "m")
     texts = [f"{t} {i}" for i in range(7) for t in TEXTS]  # 42 texts, many batches
     one = SiameseModel.load(tmp_path / "m", backend="onnx", threads=1)
@@ -264,7 +250,7 @@ def test_cli_backend_int8_and_threads(tmp_path, monkeypatch):
 def test_export_command_writes_a_folders_network(tmp_path):
     from siamese_text.model.onnx_export import main
 
-    SiameseModel(_tiny_encoder(7, subword_buckets=32), Vocab(TOKENS)).save(tmp_path / "m")
+    SiameseModel(tiny_encoder(7, subword_buckets=32), Vocab(TOKENS)).save(tmp_path / "m")
     assert SiameseModel.load(tmp_path / "m").backend == "numpy"
     main([str(tmp_path / "m")])
     assert (tmp_path / "m" / ENCODER_ONNX).is_file() and (tmp_path / "m" / ENCODER_ONNX_INT8).is_file()
@@ -283,6 +269,7 @@ def test_an_onnx_encoder_pickles_and_its_copy_opens_its_own_session():
     assert copy.backend == "onnx" and copy.session is None
     feats = model.featurizer(texts)
     np.testing.assert_array_equal(copy(**pad_batch(feats, True)), model.encoder(**pad_batch(feats, True)))
+    assert np.abs(want - SiameseModel.load(backend="numpy").encode(texts)).max() < 1e-4
     explicit = pickle.loads(pickle.dumps(SiameseModel.load(backend="onnx", int8=True, threads=1).encoder))
     assert explicit.backend == "onnx-int8"
     explicit(**pad_batch(feats[:1], True))

@@ -12,7 +12,7 @@ import typer
 from siamese_text.cli.common import (AddressOption, Backend, BackendOption, EngineName, Int8Option, JsonOption, ModelOption,
                                      ThreadsOption, fail, load_model, note, user_errors)
 from siamese_text.corpora.pairs import PairFormat
-from siamese_text.corpora.records import Format
+from siamese_text.corpora.shards import Format  # (not records: its readers and writers load lazily)
 from siamese_text.evaluation.pair_stream import BATCH_SIZE, PairStream, score_pair
 
 

@@ -3,8 +3,9 @@
 Processes rather than threads: a BiLSTM forward pass on one thread per process scales with the
 cores, while torch's and faiss's thread pools, sharing a busy machine, mostly wait for each
 other. Workers are started with "spawn" (safe whatever the parent did with torch before); the
-encoder reaches them pickled once (a SiameseModel as its NumPy copy, one thread), and an encoder
-that cannot be pickled runs in the calling process.
+encoder reaches them pickled once (a SiameseModel on its own backend, one thread: ONNX Runtime
+with one session, or NumPy; torch's float backend as its NumPy copy), and an encoder that cannot
+be pickled runs in the calling process.
 
 Workers fail loudly and die with their parent:
 
@@ -197,13 +198,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _payload(encoder) -> bytes | None:
-    """The encoder pickled for the workers (a SiameseModel as its NumPy copy on one thread), or
+    """The encoder pickled for the workers (a SiameseModel on its backend and one thread), or
     None when it cannot travel: unpicklable, or a class defined in a `__main__` without a file
     (`python -c`, a notebook), which a spawned worker cannot import."""
     from siamese_text.model.siamese import SiameseModel
 
-    if isinstance(encoder, SiameseModel) and encoder.backend != "int8":
-        encoder = encoder.with_backend("numpy", threads=1)  # what SiameseModel.load gives a worker
+    if isinstance(encoder, SiameseModel):  # its own backend (ONNX Runtime by default), on one thread;
+        # torch's float backend travels as the NumPy path (the same vectors, without importing torch)
+        encoder = encoder.with_backend("numpy", threads=1) if encoder.backend == "torch" else encoder.on_threads(1)
     module = sys.modules.get(type(encoder).__module__)
     if type(encoder).__module__ == "__main__" and getattr(module, "__file__", None) is None:
         return None

@@ -73,6 +73,6 @@ def evaluate_and_save(model, out: str | Path, test_pairs: Sequence[Pair], split:
     model.meta["split"] = split
     if test_pairs:
         model.meta["test"] = evaluate_pairs(model, test_pairs)
-    model.save(out, dtype="float16" if fp16 else "float32")
+    model.save(out, dtype="float16" if fp16 else "float32", network=True)  # with encoder.onnx when exportable
     return model.meta.get("test")
 

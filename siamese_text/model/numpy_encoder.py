@@ -115,14 +115,17 @@ class NumpyEncoder:
                 self._rows, self._has_row = rows, has_row
         rows, has_row = self._rows, self._has_row
         flat = ids.reshape(-1)
-        missing = flat[~has_row[flat]]
-        if len(missing):
-            new = np.array(sorted(set(missing.tolist())), dtype=np.int64)  # (np.unique imports numpy.ma)
-            c = self.config
-            grams = [subword_ids(self._tokens[i], c.subword_min_n, c.subword_max_n, c.subword_buckets) for i in new]
-            # an assignment, not +=: two threads filling the same row write the same numbers
-            rows[new] = self.embedding[new] + self._mean_grams(grams)
-            has_row[new] = True
+        if has_row[flat].all():
+            return rows
+        with _ROWS_LOCK:  # one thread fills a word's row; another waiting for it finds it filled
+            missing = flat[~has_row[flat]]
+            if len(missing):
+                new = np.array(sorted(set(missing.tolist())), dtype=np.int64)  # (np.unique imports numpy.ma)
+                c = self.config
+                grams = [subword_ids(self._tokens[i], c.subword_min_n, c.subword_max_n, c.subword_buckets)
+                         for i in new]
+                rows[new] = self.embedding[new] + self._mean_grams(grams)
+                has_row[new] = True
         return rows
 
     def embed(self, ids: np.ndarray, sub_ids=None, sub_offsets=None, sub_counts=None) -> np.ndarray:

@@ -18,10 +18,8 @@ Needs the `onnx` extra (onnxruntime; onnx too for exporting and int8).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
-import logging
 import queue
 import threading
 from collections.abc import Mapping
@@ -42,6 +40,8 @@ _RECURRENT_SETTINGS = ("embedding_dim", "hidden_size", "num_layers", "pooling", 
 
 def weights_digest(config: EncoderConfig, weights: Mapping[str, np.ndarray]) -> str:
     """sha256 of what the exported graph holds: its settings and its weights (float32 bytes)."""
+    import hashlib  # (not at import: a cold `score` never needs it)
+
     h = hashlib.sha256(json.dumps({k: getattr(config, k) for k in _RECURRENT_SETTINGS}, sort_keys=True).encode())
     for name in sorted(weights):
         if name.startswith(("lstm.", "projection.")):
@@ -250,6 +250,8 @@ def _export(config: EncoderConfig, weights: Mapping[str, np.ndarray], digest: st
         model = export_onnx(config, weights, digest)
     if not int8:
         return model
+    import logging
+
     quiet = logging.getLogger()  # the quantizer logs a hint about pre-processing on the root logger
     level = quiet.level
     quiet.setLevel(logging.ERROR)

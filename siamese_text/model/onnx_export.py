@@ -18,8 +18,11 @@ inside the functions, so the light core never loads them. onnx_backend.py runs t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -88,7 +91,7 @@ def export_onnx(config: EncoderConfig, weights: Mapping[str, np.ndarray], digest
     module = _recurrent_module(encoder.eval())
     example = (torch.zeros(3, 4, config.embedding_dim), torch.tensor([4, 2, 0]))
     buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():  # warnings about packed sequences and batch_first
+    with warnings.catch_warnings(), torch.no_grad(), _quiet_stderr():  # about packed sequences, batch_first
         warnings.simplefilter("ignore")
         torch.onnx.export(module, example, buffer, input_names=list(INPUTS), output_names=[OUTPUT],
                           dynamic_axes={"x": {0: "batch", 1: "tokens"}, "lengths": {0: "batch"},
@@ -99,6 +102,39 @@ def export_onnx(config: EncoderConfig, weights: Mapping[str, np.ndarray], digest
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     return model.SerializeToString()
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 for a while: torch's C++ exporter warns there about packed
+    sequences (shape inference of PackPadded), which says nothing to whoever trains a model."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # a captured stderr (pytest, a notebook): nothing to do
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def exported_or_none(config: EncoderConfig, weights: Mapping[str, np.ndarray], dtype: str = "float32") -> bytes | None:
+    """The network of `weights` as a folder saved in `dtype` holds them (what `SiameseModel.save(network=True)`
+    writes), or None when torch or onnx is missing to export it."""
+    from siamese_text.extras import MissingExtra
+    from siamese_text.model.onnx_backend import weights_digest
+
+    saved = {k: np.asarray(v, dtype=dtype).astype(np.float32) for k, v in weights.items()}
+    try:
+        return export_onnx(config, saved, weights_digest(config, saved))
+    except MissingExtra:
+        return None
 
 
 def quantize_int8(model_bytes: bytes) -> bytes:

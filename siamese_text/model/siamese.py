@@ -14,8 +14,6 @@ atomic writes) belongs to folder.py.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,28 +24,15 @@ import numpy as np
 
 from siamese_text.errors import ArgumentError, InputFileError
 from siamese_text.model import folder
+from siamese_text.model.backends import BACKENDS, INT8, available_cpus, blas_threads, build_encoder  # noqa: F401
+from siamese_text.model.batching import BatchPlan
 from siamese_text.model.calibration import Calibration
 from siamese_text.model.energy import Energy, pairwise_energy, rowwise_energy
 from siamese_text.model.folder import DEFAULT_MODEL_DIR, EncoderConfig, ModelSpec
 from siamese_text.model.numpy_encoder import NumpyEncoder
-from siamese_text.text.features import Featurizer, pad_batch
+from siamese_text.text.features import Featurizer
 from siamese_text.text.tokenizer import Tokenizer, TokenizerConfig
 from siamese_text.text.vocab import Vocab
-
-BACKENDS = ("numpy", "torch", "int8", "onnx", "onnx-int8")
-INT8 = {"onnx": "onnx-int8", "torch": "int8"}  # the int8 twin of a float backend
-
-
-def available_cpus() -> int:
-    """The CPUs this process may use: its CPU affinity (1 where the system has none, as macOS).
-
-    dedup/workers.py's `available_cpus` also caps it by a container's CPU quota; it sits in a
-    layer above this one.
-    """
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):
-        return 1
 
 
 @dataclass(frozen=True)
@@ -79,7 +64,7 @@ class SiameseModel:
     """
 
     batch_size = 128  # texts per forward pass: a batch's (B, T, 4H) gate inputs stay in cache
-    encode_part = 4096  # texts sorted by length together; fixed, so vectors do not depend on threads
+    encode_chunk = 1024  # texts featurized together, then sorted by token count into batches (batching.py)
 
     def __init__(self, encoder: Any, vocab: Vocab, energy: Energy | str = Energy.cosine,
                  calibration: Calibration | None = None, threshold: float = 0.5,
@@ -155,40 +140,15 @@ class SiameseModel:
         count = len(texts) if features is None else len(features)
         batch_size = batch_size or self.batch_size
         out = np.zeros((count, self.dim), dtype=np.float32)
-        use_sub = bool(self.encoder_config.subword_buckets)
-
+        plan = BatchPlan(self.encoder, self._encode_features, texts, features, out, batch_size,
+                         self.encode_chunk, bool(self.encoder_config.subword_buckets))
         workers = self.threads if self.backend in ("numpy", "onnx", "onnx-int8") else 1
-        pool = None
-        if workers > 1 and count > batch_size:
-            from concurrent.futures import ThreadPoolExecutor  # (and logging): not for a cold one-pair score
-
-            pool = ThreadPoolExecutor(workers, thread_name_prefix="siamese-encode")
-        pending = []
-        try:
-            with self._blas_threads():
-                # a part at a time, sorted by length within it (less padding); with threads, this
-                # one builds the next part's features (tokenizing holds the GIL) while the pool's
-                # threads run this part's batches (NumPy's kernels and ONNX Runtime release it)
-                for start in range(0, count, self.encode_part):
-                    stop = min(count, start + self.encode_part)
-                    feats = self._encode_features(texts[start:stop]) if features is None else features[start:stop]
-                    order = sorted(range(start, stop), key=lambda i, f=feats, s=start: len(f[i - s]))
-                    for b in range(0, len(order), batch_size):
-                        job = (out, order[b : b + batch_size], feats, start, use_sub)
-                        if pool is None:
-                            self._run_batch(*job)
-                        else:
-                            pending.append(pool.submit(self._run_batch, *job))
-                for future in pending:
-                    future.result()  # re-raises a batch's error here
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+        with self._blas_threads():
+            if workers > 1 and count > batch_size:
+                plan.work(workers)
+            else:
+                plan.run_all()
         return out
-
-    def _run_batch(self, out: np.ndarray, idx: list[int], feats: list, start: int, use_sub: bool) -> None:
-        """Encode the texts `idx` (features feats[i - start]) into out[idx]; on one of encode's threads."""
-        out[idx] = self.encoder(**pad_batch([feats[i - start] for i in idx], use_sub))
 
     def energies_from_vectors(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Row-wise energy between two (N, D) arrays of embeddings -> (N,)."""
@@ -279,64 +239,38 @@ class SiameseModel:
                 cache) the exported network.
             int8: the int8 twin of `backend` ("onnx-int8" for None or "onnx", "int8" for "torch").
         """
-        if backend is not None and backend not in BACKENDS:
-            raise ArgumentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        if int8:
-            if (backend or "onnx") not in INT8 and backend not in INT8.values():
-                raise ArgumentError(f"int8 runs on the onnx or torch backend, not on {backend}")
-            backend = INT8.get(backend or "onnx", backend)
         threads = self.threads if threads is None else threads
-        if backend == "numpy":
-            encoder = NumpyEncoder(self.encoder_config, self.weights)
-        elif backend in (None, "onnx", "onnx-int8"):
-            from siamese_text.model.onnx_backend import onnx_encoder
-
-            embedder = self.encoder if isinstance(self.encoder, NumpyEncoder) else None  # shared: built once
-            encoder = onnx_encoder(self.encoder_config, self.weights, int8=backend == "onnx-int8",
-                                   threads=threads, path=source, export=backend is not None, embedder=embedder)
-        else:
-            from siamese_text.model.torch_backend import torch_backend
-
-            encoder = torch_backend(self.encoder_config, self.weights, int8=backend == "int8", threads=threads)
+        backend, encoder = build_encoder(self.encoder, self.encoder_config, self.weights, backend, threads,
+                                         source, int8)
         meta = {**self.meta, "quantized": "int8-dynamic"} if backend == "int8" else dict(self.meta)
         return SiameseModel(encoder, self.vocab, self.energy, self.calibration, self.threshold,
                             self.tokenizer.config, meta, threads=threads)
+
+    def on_threads(self, threads: int) -> "SiameseModel":
+        """The same model on the same backend (a copy of its encoder) encoding on `threads` threads:
+        what a dedup/embed worker process runs (one thread each)."""
+        import copy
+
+        encoder = self.encoder
+        if hasattr(encoder, "session"):  # an OnnxEncoder: `threads` sessions; the copy opens its own
+            encoder = copy.copy(encoder)
+            encoder.threads = threads
+        return SiameseModel(encoder, self.vocab, self.energy, self.calibration, self.threshold,
+                            self.tokenizer.config, self.meta, threads=threads)
 
     def quantized(self) -> "SiameseModel":
         """A copy whose LSTM and Linear layers run in int8 (`with_backend("int8")`)."""
         return self.with_backend("int8")
 
     def _blas_threads(self):
-        """A context that keeps BLAS to one thread per encoding thread of the NumPy path (threadpoolctl;
-        the ONNX path's NumPy part makes no BLAS calls)."""
-        if not self.threads or self.backend != "numpy":
-            return contextlib.nullcontext()
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(limits=1, user_api="blas")
+        """See backends.blas_threads."""
+        return blas_threads(self)
 
     def card(self) -> list[tuple[str, str]]:
         """What the model is, what it learnt from and how well it did: (field, text) rows, for `info`."""
-        c, meta, cal = self.encoder_config, self.meta, self.calibration
-        subwords = f"hashed n-grams {c.subword_buckets} buckets" if c.subword_buckets else "no subwords"
-        rows = [
-            ("encoder", f"BiLSTM {c.num_layers} layer(s) x {c.hidden_size} hidden, {c.embedding_dim}-d embeddings, "
-                        f"{c.pooling} pooling, {subwords}"),
-            ("parameters", f"{sum(w.size for w in self.weights.values()):,}; vocabulary {c.vocab_size:,} tokens; "
-                           f"vector {self.dim}-d"),
-            ("energy", f"{self.energy.value}; calibration {cal.method} ({cal.fitted_on}); "
-                       f"threshold {self.threshold:.4f}" if cal.fitted else
-                       f"{self.energy.value}; uncalibrated (no probabilities: fit with Trainer.calibrate)"),
-            ("trained on", str(meta.get("trained_on", "unknown"))),
-        ]
-        for key in ("validation", "test"):
-            if isinstance(meta.get(key), dict):
-                rows.append((key, ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                                            for k, v in meta[key].items())))
-        if "command" in meta:
-            rows.append(("rebuild with", str(meta["command"])))
-        rows.append(("backend", self.backend_reason()))
-        return rows
+        from siamese_text.model.card import card_rows
+
+        return card_rows(self)
 
     def backend_reason(self) -> str:
         """What runs the forward pass and, when it is not what was asked for, why:
@@ -355,18 +289,28 @@ class SiameseModel:
         versions = {"torch": torch.__version__.split("+")[0]} if torch is not None else {}
         return folder.config_dict(self.spec, versions)
 
-    def save(self, path: str | Path, dtype: Any = "float32") -> Path:
+    def save(self, path: str | Path, dtype: Any = "float32", network: bool = False) -> Path:
         """Write config.json, model.safetensors and vocab.txt into folder `path`, atomically.
 
         An existing folder at `path` is replaced only once the new one is complete.
 
         Args:
             dtype: "float16" (or torch.float16) halves the folder's size; loading restores float32.
+            network: also write encoder.onnx, the network exported for ONNX Runtime (what `load()`
+                runs by default), when torch and onnx are installed to export it; without them the
+                folder is written without it and loads on the NumPy path (`info` says why). What
+                `train` and `distill` do.
         """
         if self.meta.get("quantized"):
             raise ArgumentError("an int8-quantized model cannot be saved; save the float model instead")
         dtype = str(dtype).removeprefix("torch.")
-        return folder.write_folder(path, self.config_dict(), self.weights, self.vocab.save, dtype=dtype)
+        exported = None
+        if network:
+            from siamese_text.model.onnx_export import exported_or_none
+
+            exported = exported_or_none(self.encoder_config, self.weights, dtype)
+        return folder.write_folder(path, self.config_dict(), self.weights, self.vocab.save, dtype=dtype,
+                                   network=exported)
 
     @classmethod
     def load(cls, path: str | Path | None = None, backend: str | None = None, threads: int | None = None,

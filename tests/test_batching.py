@@ -1,0 +1,92 @@
+"""encode's batching (model/batching.py): every text lands in its own row whatever the threads, a
+batch pads little, one thread featurizes at a time, and an error on any thread reaches the caller."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from siamese_text.model.batching import BatchPlan
+from siamese_text.text.features import Features
+
+
+def _featurize(texts):
+    """One id per word (its length), so a text's vector can be checked: [words, sum of lengths]."""
+    return [Features(tuple(len(w) for w in t.split()), ()) for t in texts]
+
+
+class Recorder:
+    """An encoder returning [tokens, sum of ids] per row, noting the batches' widths and threads."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.widths, self.threads, self.fail_on = [], set(), fail_on
+        self.lock = threading.Lock()
+
+    def __call__(self, ids, lengths, **_):
+        with self.lock:
+            self.widths.append((ids.shape[1], int(lengths.sum())))
+            self.threads.add(threading.current_thread().name)
+        if self.fail_on is not None and self.fail_on in lengths:
+            raise ValueError(f"a row of {self.fail_on} tokens")
+        return np.stack([lengths, ids.sum(1)], axis=1).astype(np.float32)
+
+
+TEXTS = [" ".join("w" * (1 + (i * j) % 7) for j in range(1 + (i * 37) % 23)) for i in range(700)]
+EXPECTED = np.array([[len(t.split()), sum(map(len, t.split()))] for t in TEXTS], dtype=np.float32)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_every_text_gets_its_own_row_and_batches_pad_little(threads):
+    encoder = Recorder()
+    out = np.zeros((len(TEXTS), 2), dtype=np.float32)
+    plan = BatchPlan(encoder, _featurize, TEXTS, None, out, batch_size=32, chunk=128, use_subwords=False)
+    plan.work(threads) if threads > 1 else plan.run_all()
+    np.testing.assert_array_equal(out, EXPECTED)
+    padded = sum(width * 32 for width, _ in encoder.widths)
+    real = sum(tokens for _, tokens in encoder.widths)
+    assert padded < 1.2 * real  # sorted by token count within each chunk
+    assert len(encoder.threads) <= threads
+
+
+def test_the_same_batches_whatever_the_threads():
+    seen = []
+    for threads in (1, 2):
+        encoder = Recorder()
+        out = np.zeros((len(TEXTS), 2), dtype=np.float32)
+        plan = BatchPlan(encoder, _featurize, TEXTS, None, out, batch_size=32, chunk=128, use_subwords=False)
+        plan.work(threads) if threads > 1 else plan.run_all()
+        seen.append(sorted(encoder.widths))
+    assert seen[0] == seen[1]
+
+
+def test_features_given_by_the_caller_are_used_as_they_are():
+    out = np.zeros((len(TEXTS), 2), dtype=np.float32)
+    BatchPlan(Recorder(), None, None, _featurize(TEXTS), out, batch_size=50, chunk=200, use_subwords=False).work(2)
+    np.testing.assert_array_equal(out, EXPECTED)
+
+
+def test_an_error_on_a_helper_thread_reaches_the_caller_and_stops_the_rest():
+    encoder = Recorder(fail_on=20)
+    out = np.zeros((len(TEXTS), 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="a row of 20 tokens"):
+        BatchPlan(encoder, _featurize, TEXTS, None, out, batch_size=16, chunk=64, use_subwords=False).work(2)
+    assert not any(t.name.startswith("siamese-encode") for t in threading.enumerate())  # all joined
+
+    def bad_featurize(texts):
+        raise TypeError("expected a str, got NoneType")
+
+    with pytest.raises(TypeError, match="expected a str"):
+        BatchPlan(Recorder(), bad_featurize, TEXTS, None, out, batch_size=16, chunk=64, use_subwords=False).work(3)
+
+
+def test_a_model_encodes_the_same_on_two_threads(tiny_model):
+    texts = [f"how do i learn python {'bake bread ' * (i % 5)}{i}" for i in range(300)]
+    one = tiny_model.encode(texts)
+    tiny_model.threads = 2
+    np.testing.assert_array_equal(tiny_model.encode(texts, batch_size=16), tiny_model.with_backend(
+        "numpy", threads=1).encode(texts, batch_size=16))
+    assert one.shape == (300, tiny_model.dim)
+    with pytest.raises(TypeError, match="expected a str"):
+        tiny_model.encode(texts[:200] + [None], batch_size=16)
