@@ -3,8 +3,8 @@
 `embed_dataset` embeds the distinct texts of a dedup run, `embed_chunks` the representatives of a
 sharded run (a Dataset, never on the driver), `embed_with_ray` every record for `siamese-text embed`.
 Embedding batches are the local engine's chunks (the same length-sorted order cut at the same
-places), and the actors run what its worker processes run (the NumPy path, one thread), so each
-text is encoded in the same company and gets the same vector bit for bit. The model travels
+places), and the actors run what its worker processes run (the model on its own backend, ONNX
+Runtime by default, on one thread), so each text is encoded in the same company and gets the same vector bit for bit. The model travels
 through the object store (pickled once, `ray.put`), so a node needs the package but not the model
 folder.
 """
@@ -67,7 +67,7 @@ class _Embedder:
 
 
 def _ship(encoder) -> bytes:
-    """The encoder pickled for the actors (a SiameseModel as its NumPy copy on one thread)."""
+    """The encoder pickled for the actors (a SiameseModel on its own backend and one thread, as workers get it)."""
     payload = _payload(encoder)
     if payload is None:  # defined in a notebook or `python -c`: Ray's cloudpickle sends it by value
         from ray import cloudpickle
