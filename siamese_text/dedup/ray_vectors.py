@@ -5,8 +5,8 @@ sharded run (a Dataset, never on the driver), `embed_with_ray` every record for 
 Embedding batches are the local engine's chunks (the same length-sorted order cut at the same
 places), and the actors run what its worker processes run (the model on its own backend, ONNX
 Runtime by default, on one thread), so each text is encoded in the same company and gets the
-same vector bit for bit. The model travels through the object store (pickled once, `ray.put`), so a node needs the package but not the model
-folder.
+same vector bit for bit. The model travels through the object store (pickled once, `ray.put`),
+so a node needs the package but not the model folder.
 """
 
 from __future__ import annotations
