@@ -105,6 +105,24 @@ class ModelSpec:
     meta: dict[str, Any]
 
 
+def _section(file: Path, name: str, values: Any, cls: type, required: tuple[str, ...] = ()):
+    """config.json's object `name` as a `cls` dataclass: an object, no unknown keys (a newer
+    siamese-text wrote it), the `required` keys present, every value of its field's type."""
+    if not isinstance(values, dict):
+        raise TypeError(f"{name} must be an object")
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
+    if unknown:
+        raise UnsupportedModel(f"{file}: {name} settings {unknown} are unknown to this siamese-text; "
+                               "upgrade to load it")
+    missing = [key for key in required if key not in values]
+    if missing:
+        raise KeyError(f"{name}.{missing[0]}")
+    for f in fields(cls):
+        if f.name in values:
+            _check_setting(f"{name}.{f.name}", values[f.name], f.type)
+    return cls(**values)
+
+
 def read_spec(path: Path) -> ModelSpec:
     """config.json of model folder `path`, parsed into a ModelSpec (a named error if malformed).
 
@@ -114,32 +132,9 @@ def read_spec(path: Path) -> ModelSpec:
     config = read_config(path)
     file = path / CONFIG_FILE
     try:
-        enc = config["encoder"]
-        if not isinstance(enc, dict):
-            raise TypeError("encoder must be an object")
-        unknown = sorted(set(enc) - {f.name for f in fields(EncoderConfig)})
-        if unknown:
-            raise UnsupportedModel(f"{file}: encoder settings {unknown} are unknown to this siamese-text; "
-                                   "upgrade to load it")
-        missing = [name for name in REQUIRED_ENCODER if name not in enc]
-        if missing:
-            raise KeyError(f"encoder.{missing[0]}")
-        for f in fields(EncoderConfig):
-            if f.name in enc:
-                _check_setting(f"encoder.{f.name}", enc[f.name], f.type)
-        encoder = EncoderConfig(**enc)
+        encoder = _section(file, "encoder", config["encoder"], EncoderConfig, REQUIRED_ENCODER)
         _check_encoder(encoder)
-        tokenizer = config.get("tokenizer", {})
-        if not isinstance(tokenizer, dict):
-            raise TypeError("tokenizer must be an object")
-        unknown = sorted(set(tokenizer) - {f.name for f in fields(TokenizerConfig)})
-        if unknown:
-            raise UnsupportedModel(f"{file}: tokenizer settings {unknown} are unknown to this siamese-text; "
-                                   "upgrade to load it")
-        for f in fields(TokenizerConfig):
-            if f.name in tokenizer:
-                _check_setting(f"tokenizer.{f.name}", tokenizer[f.name], f.type)
-        tokenizer = TokenizerConfig(**tokenizer)
+        tokenizer = _section(file, "tokenizer", config.get("tokenizer", {}), TokenizerConfig)
         if tokenizer.kind != "spacy-en" or tokenizer.max_chars < 1:
             raise ValueError(f"tokenizer.kind must be 'spacy-en' and tokenizer.max_chars >= 1, got "
                              f"{tokenizer.kind!r} and {tokenizer.max_chars!r}")
