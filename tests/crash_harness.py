@@ -21,6 +21,7 @@ Answer:   {"exit": status | null, "killed": bool, "seconds": float}
 
 from __future__ import annotations
 
+import faulthandler
 import io
 import json
 import os
@@ -76,7 +77,16 @@ def child(request: dict, models: dict, checkpoints: dict) -> int:
     if hasattr(tqdm.std.TqdmDefaultWriteLock, "mp_lock"):
         del tqdm.std.TqdmDefaultWriteLock.mp_lock
     tqdm.std.TqdmDefaultWriteLock.th_lock = tqdm.std.TRLock()
-    tqdm.std.tqdm.set_lock(tqdm.std.TqdmDefaultWriteLock())
+    lock = tqdm.std.TqdmDefaultWriteLock()
+    # every bar class that has taken a lock of its own (tqdm.auto's class did, in warm_up) gets the new one
+    classes, found = [tqdm.std.tqdm], []
+    while classes:
+        cls = classes.pop()
+        found.append(cls)
+        classes.extend(cls.__subclasses__())
+    for cls in found:
+        if cls is tqdm.std.tqdm or "_lock" in vars(cls):
+            cls.set_lock(lock)
     signal.alarm(300)  # a write that hangs ends (SIGALRM) and fails its test instead of stalling the suite
     os.chdir(request.get("cwd") or ".")
     os.environ.update(request.get("env") or {})
@@ -85,6 +95,7 @@ def child(request: dict, models: dict, checkpoints: dict) -> int:
     os.dup2(stdin, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
+    faulthandler.dump_traceback_later(240, exit=True)  # before the alarm: where every thread of a hung write waits
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "rb", closefd=False)))
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "wb", closefd=False), write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "wb", closefd=False), write_through=True)
