@@ -90,3 +90,59 @@ def test_a_model_encodes_the_same_on_two_threads(tiny_model):
     assert one.shape == (300, tiny_model.dim)
     with pytest.raises(TypeError, match="expected a str"):
         tiny_model.encode(texts[:200] + [None], batch_size=16)
+
+
+class TwoSteps(Recorder):
+    """An encoder in two steps, as the ONNX backend: inputs(**padded), then network(**inputs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared_on, self.network_on = set(), set()
+
+    def inputs(self, ids, lengths, **_):
+        self.prepared_on.add(threading.current_thread().name)
+        return {"ids": ids, "lengths": lengths, "marked": np.ones(1)}
+
+    def network(self, ids, lengths, marked):
+        self.network_on.add(threading.current_thread().name)
+        assert marked[0] == 1
+        return self(ids, lengths)
+
+
+def test_a_two_step_encoder_gets_its_inputs_built_with_the_features():
+    encoder = TwoSteps()
+    out = np.zeros((len(TEXTS), 2), dtype=np.float32)
+    BatchPlan(encoder, _featurize, TEXTS, None, out, batch_size=32, chunk=128, use_subwords=False).work(2)
+    np.testing.assert_array_equal(out, EXPECTED)
+    assert encoder.prepared_on and encoder.network_on
+
+
+def test_threads_shorten_the_switch_interval_and_put_it_back(monkeypatch):
+    import sys
+
+    from siamese_text.model import batching
+
+    seen = []
+
+    class Spy(Recorder):
+        def __call__(self, ids, lengths, **kw):
+            seen.append(sys.getswitchinterval())
+            return super().__call__(ids, lengths, **kw)
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.004)
+        out = np.zeros((len(TEXTS), 2), dtype=np.float32)
+        BatchPlan(Spy(), _featurize, TEXTS, None, out, batch_size=32, chunk=128, use_subwords=False).work(2)
+        assert seen and all(v == pytest.approx(batching.SWITCH_INTERVAL) for v in seen)
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+        with batching.short_switches():  # nested: the outer interval comes back only at the end
+            with batching.short_switches():
+                pass
+            assert sys.getswitchinterval() == pytest.approx(batching.SWITCH_INTERVAL)
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+        seen.clear()
+        BatchPlan(Spy(), _featurize, TEXTS, None, out, batch_size=32, chunk=128, use_subwords=False).run_all()
+        assert seen and all(v == pytest.approx(0.004) for v in seen)  # one thread: left alone
+    finally:
+        sys.setswitchinterval(before)

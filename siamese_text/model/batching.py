@@ -8,11 +8,16 @@ text depend only on the texts given, never on the threads, so vectors do not eit
 On N threads each thread takes whichever job is due: featurizing the next chunk (Python work
 that holds the GIL; one thread at a time does it) or running a ready batch through the encoder
 (ONNX Runtime and NumPy's kernels release the GIL). So one thread tokenizes while the others run
-the network, and the GIL-held part overlaps the native part instead of preceding it.
+the network, and the GIL-held part overlaps the native part instead of preceding it. An encoder
+that splits its work (`inputs`, then `network`: the ONNX backend) has each batch's inputs (padding,
+token vectors) built in the featurizing job too, so a thread running the network holds the GIL
+only to start and end a run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -21,7 +26,7 @@ import numpy as np
 
 from siamese_text.text.features import Features, pad_batch
 
-Batch = tuple[list[int], list[Features]]  # the texts' positions in the output, and their features
+Batch = tuple[list[int], dict]  # the texts' positions in the output, and the encoder's keyword arguments
 
 
 class BatchPlan:
@@ -40,6 +45,9 @@ class BatchPlan:
                  texts: Sequence[str] | None, features: Sequence[Features] | None, out: np.ndarray,
                  batch_size: int, chunk: int, use_subwords: bool) -> None:
         self.encoder, self.featurize = encoder, featurize
+        # an encoder in two steps: inputs(**padded) (NumPy, partly under the GIL), then network(**inputs)
+        self.inputs = getattr(encoder, "inputs", None)
+        self.network = getattr(encoder, "network", encoder) if self.inputs is not None else encoder
         self.texts, self.features, self.out = texts, features, out
         self.batch_size, self.use_subwords = batch_size, use_subwords
         count = len(out)
@@ -61,13 +69,17 @@ class BatchPlan:
         feats = self.featurize([self.texts[i] for i in idx]) if self.features is None else \
             [self.features[i] for i in idx]
         local = sorted(range(len(idx)), key=lambda j: len(feats[j]))
-        return [([idx[j] for j in part], [feats[j] for j in part])
-                for part in (local[b : b + self.batch_size] for b in range(0, len(local), self.batch_size))]
+        batches = []
+        for b in range(0, len(local), self.batch_size):
+            part = local[b : b + self.batch_size]
+            padded = pad_batch([feats[j] for j in part], self.use_subwords)
+            batches.append(([idx[j] for j in part], self.inputs(**padded) if self.inputs else padded))
+        return batches
 
     def run(self, batch: Batch) -> None:
         """Encode one batch into its rows of `out`."""
-        rows, feats = batch
-        self.out[rows] = self.encoder(**pad_batch(feats, self.use_subwords))
+        rows, inputs = batch
+        self.out[rows] = self.network(**inputs)
 
     def run_all(self) -> None:
         """On this thread alone: each chunk, then its batches."""
@@ -79,16 +91,17 @@ class BatchPlan:
         """Run every chunk and batch on `threads` threads (this one among them); the first error is raised."""
         helpers = [threading.Thread(target=self._worker, args=(threads,), name=f"siamese-encode-{k}", daemon=True)
                    for k in range(threads - 1)]
-        for helper in helpers:
-            helper.start()
-        try:
-            self._worker(threads)
-        finally:
-            with self._cond:  # the others stop after their current job (all done, an error, an interrupt)
-                self._stopped = True
-                self._cond.notify_all()
+        with short_switches():
             for helper in helpers:
-                helper.join()
+                helper.start()
+            try:
+                self._worker(threads)
+            finally:
+                with self._cond:  # the others stop after their current job (all done, an error, an interrupt)
+                    self._stopped = True
+                    self._cond.notify_all()
+                for helper in helpers:
+                    helper.join()
         if self._error is not None:
             raise self._error
 
@@ -128,3 +141,33 @@ class BatchPlan:
                     with self._cond:
                         self._featurizing = False
                         self._cond.notify_all()
+
+
+SWITCH_INTERVAL = 0.0003  # seconds, while threads encode; CPython's default is 0.005
+_switch_lock = threading.Lock()
+_switch_users = [0, 0.0]  # encode calls now running on several threads, and the interval before the first
+
+
+@contextlib.contextmanager
+def short_switches():
+    """CPython's switch interval shortened while threads encode, then put back.
+
+    A thread back from ONNX Runtime (which ran without the GIL) needs the GIL to hand over its
+    vectors and take the next batch; while the featurizing thread runs Python it only lets go
+    when asked, after the switch interval: 5 ms by default, a quarter of a batch's time in the
+    network, lost by the thread that waits. Measured here on two threads (20,000 questions,
+    benchmarks/speed.py table 1b): 1.5x one thread at 5 ms, 1.8x at 0.3 ms. Nested and concurrent
+    calls share one change; the last to end restores the interval it found.
+    """
+    with _switch_lock:
+        if _switch_users[0] == 0:
+            _switch_users[1] = sys.getswitchinterval()
+            sys.setswitchinterval(min(SWITCH_INTERVAL, _switch_users[1]))
+        _switch_users[0] += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users[0] -= 1
+            if _switch_users[0] == 0:
+                sys.setswitchinterval(_switch_users[1])

@@ -165,15 +165,30 @@ class OnnxEncoder:
     def __call__(self, ids: np.ndarray, lengths: np.ndarray, sub_ids=None, sub_offsets=None,
                  sub_counts=None) -> np.ndarray:
         """(B, T) ids, (B,) lengths [, n-grams in EmbeddingBag layout] -> (B, D) float32 vectors."""
+        return self.network(**self.inputs(ids, lengths, sub_ids, sub_offsets, sub_counts))
+
+    def inputs(self, ids: np.ndarray, lengths: np.ndarray, sub_ids=None, sub_offsets=None,
+               sub_counts=None) -> dict[str, np.ndarray]:
+        """What `network` takes for one padded batch: its token vectors and lengths (NumPy work,
+        partly under the GIL), or the padded batch itself when the NumPy path will run it.
+
+        `encode` builds them in the thread that featurizes, so that the threads running the
+        network wait for nothing but ONNX Runtime, which releases the GIL."""
         if self.session is None and self._model is not None and (not self._lazy or np.size(ids) > LAZY_TOKENS):
             self.open()
         if self.session is None:
-            return self.embedder(ids, lengths, sub_ids, sub_offsets, sub_counts)
-        lengths = np.asarray(lengths, dtype=np.int64)
+            return {"ids": ids, "lengths": lengths, "sub_ids": sub_ids, "sub_offsets": sub_offsets,
+                    "sub_counts": sub_counts}
         x = self.embedder.embed(np.asarray(ids), sub_ids, sub_offsets, sub_counts)  # (B, T, E)
+        return {"x": np.ascontiguousarray(x, dtype=np.float32), "lengths": np.asarray(lengths, dtype=np.int64)}
+
+    def network(self, **inputs: np.ndarray) -> np.ndarray:
+        """`inputs` (see `inputs`) -> (B, D) float32 vectors."""
+        if "x" not in inputs:
+            return self.embedder(**inputs)
         session = self._session()
         try:
-            return session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32), "lengths": lengths})[0]
+            return session.run(None, inputs)[0]
         finally:
             self._idle.put(session)
 
