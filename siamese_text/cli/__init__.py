@@ -44,7 +44,7 @@ class _Commands(TyperGroup):
 
     def get_command(self, ctx, cmd_name: str):
         if cmd_name in COMMANDS and cmd_name not in self.commands:
-            self.commands.update(typer.main.get_command(_load(COMMANDS[cmd_name])).commands)
+            self.commands.update(typer.main.get_command(_load(COMMANDS[cmd_name], cmd_name)).commands)
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx):
@@ -58,9 +58,9 @@ class _Commands(TyperGroup):
             DEBUG.reset(token)
 
 
-def _load(module_name: str) -> typer.Typer:
-    """The commands of one cli module, or, without their extra, commands that say which pip install brings it."""
-    names = [name for name, where in COMMANDS.items() if where == module_name]
+def _load(module_name: str, name: str) -> typer.Typer:
+    """Command `name` of one cli module, or, without its extra, a command that says which pip
+    install brings it. Only the command named is built (Typer reads every option's annotation)."""
     sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     sub.callback()(_group)  # a group even when the module holds one command
     try:
@@ -71,12 +71,10 @@ def _load(module_name: str) -> typer.Typer:
         def missing(ctx: typer.Context) -> None:
             raise fail(message)
 
-        for name in names:
-            sub.command(name, help=message, add_help_option=False,
-                        context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(missing)
+        sub.command(name, help=message, add_help_option=False,
+                    context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(missing)
         return sub
-    for name in names:
-        sub.command()(getattr(module, name))
+    sub.command()(getattr(module, name))
     return sub
 
 

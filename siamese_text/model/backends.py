@@ -67,11 +67,17 @@ def build_encoder(current: Any, config: EncoderConfig, weights: Mapping[str, np.
     return backend, encoder
 
 
-def blas_threads(model: "SiameseModel"):
+FEW_TEXTS = 8  # an encode of this many texts or fewer leaves BLAS's threads as they are
+
+
+def blas_threads(model: "SiameseModel", count: int | None = None):
     """A context that keeps BLAS to one thread per encoding thread wherever NumPy runs the network:
     the NumPy backend, and an ONNX one's NumPy path (a lazy session's small batches, a fallback).
-    Also spares a one-pair score the wake-up of BLAS's own threads (threadpoolctl)."""
+    Not for `count` <= FEW_TEXTS texts: finding and limiting BLAS's threads (threadpoolctl) costs
+    about 3 ms the first time, more than a one-pair score can lose to BLAS's own threads."""
     if not model.threads or model.backend not in ("numpy", "onnx", "onnx-int8"):
+        return contextlib.nullcontext()
+    if count is not None and count <= FEW_TEXTS:
         return contextlib.nullcontext()
     if model.backend != "numpy" and getattr(model.encoder, "session", None) is not None:
         return contextlib.nullcontext()  # ONNX Runtime runs; the NumPy part makes no BLAS calls

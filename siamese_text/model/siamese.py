@@ -143,7 +143,7 @@ class SiameseModel:
         plan = BatchPlan(self.encoder, self._encode_features, texts, features, out, batch_size,
                          self.encode_chunk, bool(self.encoder_config.subword_buckets))
         workers = self.threads if self.backend in ("numpy", "onnx", "onnx-int8") else 1
-        with self._blas_threads():
+        with self._blas_threads(count):
             if workers > 1 and count > batch_size:
                 plan.work(workers)
             else:
@@ -262,9 +262,9 @@ class SiameseModel:
         """A copy whose LSTM and Linear layers run in int8 (`with_backend("int8")`)."""
         return self.with_backend("int8")
 
-    def _blas_threads(self):
+    def _blas_threads(self, count: int | None = None):
         """See backends.blas_threads."""
-        return blas_threads(self)
+        return blas_threads(self, count)
 
     def card(self) -> list[tuple[str, str]]:
         """What the model is, what it learnt from and how well it did: (field, text) rows, for `info`."""
