@@ -183,6 +183,30 @@ def test_one_partition_on_real_sentences(ray_local, model, tmp_path):
     assert remote == local
 
 
+def test_a_big_cell_searched_by_several_tasks_finds_the_same_pairs(ray_local, model, tmp_path, monkeypatch):
+    from siamese_text.dedup import ray_cells
+    from siamese_text.dedup.stages import embed
+
+    texts = list(dict.fromkeys(_real_lines(2000)))
+    scoring = Scoring.for_encoder(model)
+    config = DedupConfig(chunk_size=500, k=4, max_k=64, search_chunk=100)  # tasks of 3 search chunks
+    vectors = embed(texts, model, scoring, config)
+    batch = {"id": np.arange(len(texts))[::-1].copy(), "vector": vectors[::-1].copy()}  # order must not matter
+    spread, real_spread = [], ray_cells._spread
+    monkeypatch.setattr(ray_cells, "_spread", lambda *a: spread.append(a[-1]) or real_spread(*a))
+    one = ray_cells._cell_pairs(batch, scoring, config, None, split=0)
+    many = ray_cells._cell_pairs(batch, scoring, config, None, split=300)
+    assert spread == [300]  # the second call spread its queries: ceil(n / 300) tasks a round
+    assert len(one["later"]) > 100
+    for key in ("later", "earlier", "score"):
+        np.testing.assert_array_equal(many[key], one[key])
+    # end to end: one partition, split into tasks, is still the local engine's answer byte for byte
+    files = _write(tmp_path / "in", _real_lines(2000), shards=3)
+    local = _run(files, tmp_path / "local", model, "local", config)
+    remote = _run(files, tmp_path / "ray", model, RayEngine(partitions=1, min_parallel=0, split_queries=300), config)
+    assert remote == local
+
+
 # ----- several partitions: nearly the same removals ------------------------------------------
 
 

@@ -84,10 +84,16 @@ def _nearest(batch: dict, centroids: np.ndarray, inner: bool) -> dict:
 # ----- candidate pairs -----------------------------------------------------------------------
 
 
-def _cell_pairs(batch: dict, scoring: Scoring, config: DedupConfig, exact: bool | None) -> dict:
+def _cell_pairs(batch: dict, scoring: Scoring, config: DedupConfig, exact: bool | None,
+                split: int = 0) -> dict:
     """Stage 4 within one cell, as stages.search_and_resolve does over all texts: every pair found,
     in global ids (later, earlier, score). Keep-first inside the cell only decides which texts ask
-    again for more neighbours; the answer is decided on the driver."""
+    again for more neighbours; the answer is decided on the driver.
+
+    A cell of more than `split` texts (0: never) has each round's queries searched by several
+    tasks, `split` texts each, over its index shipped once through the object store: a big cell is
+    then no longer one task that the rest of the cluster waits for. A text's neighbours do not
+    depend on which task asked, so neither do the pairs."""
     ids = np.asarray(batch["id"], dtype=np.int64)
     order = np.argsort(ids, kind="stable")
     ids, vectors = ids[order], np.ascontiguousarray(batch["vector"][order], dtype=np.float32)
@@ -96,16 +102,55 @@ def _cell_pairs(batch: dict, scoring: Scoring, config: DedupConfig, exact: bool 
     with threads(config.threads):
         if n > 1:
             index = partition(vectors, scoring, config, exact)
+            search = _spread(index, vectors, scoring, config, split) if 0 < split < n else \
+                (lambda rows, k: [candidate_pairs(index, vectors, scoring, rows, k, config)])
             k = np.full(n, config.k)
             saturated = np.zeros(n, dtype=bool)
             rows = np.arange(n)
             while len(rows):
                 for ask in np.unique(k[rows]).tolist():
                     these = rows[k[rows] == ask]
-                    found, saturated[these] = candidate_pairs(index, vectors, scoring, these, ask, config)
-                    edges.append(found)
+                    answers = search(these, ask)
+                    edges.extend(found for found, _ in answers)
+                    saturated[these] = np.concatenate([sat for _, sat in answers])
                 dup_of, _ = keep_first(n, *_merge(edges, n))
                 rows = np.flatnonzero(saturated & (dup_of < 0) & (k < config.max_k))
                 k[rows] = np.minimum(4 * k[rows], config.max_k)
     later, earlier, score = _merge(edges, n)
     return {"later": ids[later], "earlier": ids[earlier], "score": np.asarray(score, dtype=np.float64)}
+
+
+def _spread(index, vectors: np.ndarray, scoring: Scoring, config: DedupConfig, split: int):
+    """A search over Ray tasks of about `split` queries each: (rows, k) -> [candidate_pairs
+    answers], in the order of rows. The cell's index and vectors go to the object store once.
+    A task's queries are whole search chunks (`config.search_chunk`), so each faiss call gets the
+    very queries it gets in one task: the scores, whose float sums depend on the batch, are
+    bit for bit the same."""
+    import faiss
+
+    ray = _ray()
+    remote = ray.remote(num_cpus=1)(_search_rows)
+    index_ref = ray.put(faiss.serialize_index(index.index))
+    vectors_ref = ray.put(vectors)
+    step = -(-split // config.search_chunk) * config.search_chunk
+
+    def search(rows: np.ndarray, k: int) -> list:
+        pieces = [rows[s : s + step] for s in range(0, len(rows), step)]
+        if len(pieces) == 1:
+            return [candidate_pairs(index, vectors, scoring, rows, k, config)]
+        return ray.get([remote.remote(index_ref, index.energy, vectors_ref, scoring, piece, k, config)
+                        for piece in pieces])
+
+    return search
+
+
+def _search_rows(index_bytes: np.ndarray, energy, vectors: np.ndarray, scoring: Scoring, rows: np.ndarray,
+                 k: int, config: DedupConfig):
+    """One task of `_spread`: candidate_pairs of `rows` over the deserialized cell index."""
+    import faiss
+
+    from siamese_text.dedup.index import VectorIndex
+
+    with threads(config.threads):
+        index = VectorIndex(faiss.deserialize_index(index_bytes), energy)
+        return candidate_pairs(index, vectors, scoring, rows, k, config)

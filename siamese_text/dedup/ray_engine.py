@@ -6,7 +6,8 @@ For files of records (`dedup_files(..., engine="ray")`), every stage runs in the
     2 group    a shuffle by hash bucket; per bucket the smallest pos of each text is its representative
     3 embed    the representatives, chunk by chunk, on a pool of actors (ray_vectors.py)
     4 index    k-means cells from a sample; each vector to its nearest two cells (ray_cells.py)
-    5 search   candidate pairs within each cell, then keep-first on the driver
+    5 search   candidate pairs within each cell (a big cell's queries over several tasks), then
+               keep-first on the driver
     6 resolve  each record's fate from its representative's (ray_shards.py)
     7 write    one task per shard copies its kept records and its part of the report (ray_write.py),
                then the driver renames every file into place
@@ -50,6 +51,7 @@ from siamese_text.dedup.workers import available_cpus, threads
 from siamese_text.errors import ArgumentError
 
 TEXTS_PER_PARTITION = 100_000  # default partitions = distinct texts / this (each text sits in two)
+SPLIT_QUERIES = 25_000  # a bigger cell has its queries searched by several tasks of this many
 
 
 class RayEngine:
@@ -67,17 +69,21 @@ class RayEngine:
         min_parallel: fewer distinct texts than this are embedded in the driver process with the
             encoder as it is, exactly where the local engine encodes in-process (default:
             `config.min_parallel`; also when `config.workers` is 1); more go to the actors.
+        split_queries: a cell of more texts than this has each search round spread over tasks of
+            this many queries (0: one task per cell); the pairs found are the same either way.
     """
 
     name = "ray"
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, partitions: int | None = None,
                  actors: int | None = None, sample: int = 100_000, seed: int = 0,
-                 min_parallel: int | None = None) -> None:
+                 min_parallel: int | None = None, split_queries: int = SPLIT_QUERIES) -> None:
         if partitions is not None and partitions < 1:
             raise ArgumentError(f"partitions must be at least 1, got {partitions}")
         if actors is not None and actors < 1:
             raise ArgumentError(f"actors must be at least 1, got {actors}")
+        if split_queries < 0:
+            raise ArgumentError(f"split_queries must be 0 or more, got {split_queries}")
         self.address = address
         self.num_cpus = num_cpus
         self.partitions = partitions
@@ -85,6 +91,7 @@ class RayEngine:
         self.sample = sample
         self.seed = seed
         self.min_parallel = min_parallel
+        self.split_queries = split_queries
 
     def near_duplicates(self, texts: Sequence[str], encoder, scoring: Scoring, config: DedupConfig,
                         progress: bool = False, on_stage: Callable[[str], None] | None = None,
@@ -113,7 +120,8 @@ class RayEngine:
         placed = assign_cells(vectors, n, cells, scoring, self.sample, self.seed, config)
         stage("index")
         pairs = _by_cell(placed, cells).map_groups(
-            _cell_pairs, fn_kwargs={"scoring": scoring, "config": config, "exact": exact_search},
+            _cell_pairs, fn_kwargs={"scoring": scoring, "config": config, "exact": exact_search,
+                                    "split": self.split_queries},
             batch_format="numpy")
         found = [(b["later"], b["earlier"], b["score"]) for b in pairs.iter_batches(batch_format="numpy")]
         result = keep_first(n, *_merge([f for f in found if len(f[0])], n))
