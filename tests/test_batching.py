@@ -146,3 +146,32 @@ def test_threads_shorten_the_switch_interval_and_put_it_back(monkeypatch):
         assert seen and all(v == pytest.approx(0.004) for v in seen)  # one thread: left alone
     finally:
         sys.setswitchinterval(before)
+
+
+def test_blas_runs_one_thread_inside_a_numpy_forward_pass_and_few_texts_leave_it_alone(bundled_model):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from siamese_text.model import numpy_encoder
+    from siamese_text.model.backends import FEW_TEXTS
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    if not blas() or max(blas()) < 2:
+        pytest.skip("BLAS has one thread here already: nothing to limit")
+    model = bundled_model.with_backend("numpy", threads=1)
+    seen = []
+    real = numpy_encoder.NumpyEncoder.__call__
+
+    def spy(self, *args, **kwargs):
+        seen.append(max(blas()))
+        return real(self, *args, **kwargs)
+
+    outside = max(blas())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(numpy_encoder.NumpyEncoder, "__call__", spy)
+        model.encode(["how do i learn python ?"] * 300)
+        assert seen and set(seen) == {1}
+        assert max(blas()) == outside  # put back afterwards
+        seen.clear()
+        model.encode(["how do i learn python ?"] * FEW_TEXTS)
+        assert seen == [outside]
