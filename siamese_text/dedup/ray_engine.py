@@ -50,7 +50,8 @@ from siamese_text.dedup.stages import DedupConfig, _merge, embed, keep_first
 from siamese_text.dedup.workers import available_cpus, threads
 from siamese_text.errors import ArgumentError
 
-TEXTS_PER_PARTITION = 100_000  # default partitions = distinct texts / this (each text sits in two)
+ONE_PARTITION_UP_TO = 100_000  # distinct texts: up to this many, one partition (the local engine's answer)
+TEXTS_PER_PARTITION = 25_000  # beyond: one partition per this many texts (each text sits in two cells)
 SPLIT_QUERIES = 25_000  # a bigger cell has its queries searched by several tasks of this many
 
 
@@ -62,7 +63,8 @@ class RayEngine:
             instance on the CPUs this process may use (or reuses the one this process already has).
         num_cpus: CPUs of a local instance (default: those this process may use).
         partitions: cells the vectors are split into (default: 1 up to 100,000 distinct texts,
-            then one per 100,000); 1 gives exactly the local engine's answer.
+            then one per 25,000: a query's search cost grows with the square root of its cell's
+            size); 1 gives exactly the local engine's answer.
         actors: embedding actors, one CPU each (default: the cluster's CPUs).
         sample: vectors the k-means is trained on (at most).
         seed: of the sample and the k-means.
@@ -196,7 +198,7 @@ class RayEngine:
     def _partitions(self, n: int) -> int:
         if self.partitions is not None:
             return self.partitions
-        return max(1, math.ceil(n / TEXTS_PER_PARTITION)) if n > TEXTS_PER_PARTITION else 1
+        return math.ceil(n / TEXTS_PER_PARTITION) if n > ONE_PARTITION_UP_TO else 1
 
 
 def _announce(on_stage: Callable[[str], None] | None, progress: bool) -> Callable[[str], None]:
