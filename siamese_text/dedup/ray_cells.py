@@ -91,9 +91,9 @@ def _cell_pairs(batch: dict, scoring: Scoring, config: DedupConfig, exact: bool 
     again for more neighbours; the answer is decided on the driver.
 
     A cell of more than `split` texts (0: never) has each round's queries searched by several
-    tasks, `split` texts each, over its index shipped once through the object store: a big cell is
-    then no longer one task that the rest of the cluster waits for. A text's neighbours do not
-    depend on which task asked, so neither do the pairs."""
+    tasks of about `split` texts (`_spread`), over its index shipped once through the object store:
+    a big cell is then no longer one task that the rest of the cluster waits for. The pairs and
+    their scores are those of one task, bit for bit."""
     ids = np.asarray(batch["id"], dtype=np.int64)
     order = np.argsort(ids, kind="stable")
     ids, vectors = ids[order], np.ascontiguousarray(batch["vector"][order], dtype=np.float32)
