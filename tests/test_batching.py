@@ -148,30 +148,45 @@ def test_threads_shorten_the_switch_interval_and_put_it_back(monkeypatch):
         sys.setswitchinterval(before)
 
 
-def test_blas_runs_one_thread_inside_a_numpy_forward_pass_and_few_texts_leave_it_alone(bundled_model):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    from siamese_text.model import numpy_encoder
-    from siamese_text.model.backends import FEW_TEXTS
+BLAS_CHECK = """
+import json
+import threadpoolctl
+from siamese_text.model import numpy_encoder
+from siamese_text.model.backends import FEW_TEXTS
+from siamese_text.model.siamese import SiameseModel
 
-    def blas() -> list[int]:
-        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+def blas():
+    return max([i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"] or [0])
 
-    if not blas() or max(blas()) < 2:
+model = SiameseModel.load(backend="numpy", threads=1)
+seen, real = [], numpy_encoder.NumpyEncoder.__call__
+def spy(self, *args, **kwargs):
+    seen.append(blas())
+    return real(self, *args, **kwargs)
+numpy_encoder.NumpyEncoder.__call__ = spy
+outside = blas()
+model.encode(["how do i learn python ?"] * 300)
+many, after = list(seen), blas()
+seen.clear()
+model.encode(["how do i learn python ?"] * FEW_TEXTS)
+print(json.dumps({"outside": outside, "many": many, "after": after, "few": seen}))
+"""
+
+
+def test_blas_runs_one_thread_inside_a_numpy_forward_pass_and_few_texts_leave_it_alone():
+    # in a process of its own: the BLAS libraries another test loaded (torch's) are not NumPy's
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("threadpoolctl")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", BLAS_CHECK], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    if seen["outside"] < 2:
         pytest.skip("BLAS has one thread here already: nothing to limit")
-    model = bundled_model.with_backend("numpy", threads=1)
-    seen = []
-    real = numpy_encoder.NumpyEncoder.__call__
-
-    def spy(self, *args, **kwargs):
-        seen.append(max(blas()))
-        return real(self, *args, **kwargs)
-
-    outside = max(blas())
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(numpy_encoder.NumpyEncoder, "__call__", spy)
-        model.encode(["how do i learn python ?"] * 300)
-        assert seen and set(seen) == {1}
-        assert max(blas()) == outside  # put back afterwards
-        seen.clear()
-        model.encode(["how do i learn python ?"] * FEW_TEXTS)
-        assert seen == [outside]
+    assert seen["many"] and set(seen["many"]) == {1}
+    assert seen["after"] == seen["outside"]  # put back afterwards
+    assert seen["few"] == [seen["outside"]]
