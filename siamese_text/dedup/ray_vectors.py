@@ -19,15 +19,14 @@ import numpy as np
 
 from siamese_text.dedup.index import Scoring
 from siamese_text.dedup.ray_session import _ray, _ray_errors, failure, ray_session
-from siamese_text.dedup.stages import DedupConfig
-from siamese_text.dedup.workers import _payload, available_cpus, encode, takes_batch_size, threads
+from siamese_text.dedup.stages import DedupConfig, embedding_plan
+from siamese_text.dedup.workers import _payload, encode, takes_batch_size, threads
 from siamese_text.errors import ArgumentError, OutputError
 
 
 def _chunk_size(n: int, config: DedupConfig) -> int:
-    """Texts per embedding chunk, as stages.embed cuts them (small chunks balance many workers)."""
-    workers = available_cpus(config.workers) if n >= config.min_parallel else 1
-    return config.chunk_size if workers <= 1 else min(config.chunk_size, max(256, -(-n // (8 * workers))))
+    """Texts per embedding chunk, as stages.embed cuts them."""
+    return embedding_plan(n, config)[1]
 
 
 def _chunks(texts: Sequence[str], config: DedupConfig) -> list[np.ndarray]:

@@ -134,9 +134,7 @@ def embed(texts: Sequence[str], encoder, scoring: Scoring, config: DedupConfig |
     """Stage 2: prepared embeddings of the (unique) texts, in chunks of similar length. -> (U, D)"""
     config = config or DedupConfig()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    workers = available_cpus(config.workers) if len(texts) >= config.min_parallel else 1
-    size = config.chunk_size if workers <= 1 else \
-        min(config.chunk_size, max(256, -(-len(texts) // (8 * workers))))  # small chunks balance the workers
+    workers, size = embedding_plan(len(texts), config)
     pieces = [order[s : s + size] for s in range(0, len(order), size)]
     chunks = ([texts[i] for i in idx] for idx in pieces)
     out: np.ndarray | None = None
@@ -148,6 +146,15 @@ def embed(texts: Sequence[str], encoder, scoring: Scoring, config: DedupConfig |
             out[idx] = vecs
             bar.update(len(idx))
     return out if out is not None else np.zeros((0, 1), dtype=np.float32)
+
+
+def embedding_plan(n: int, config: DedupConfig) -> tuple[int, int]:
+    """(worker processes, texts per chunk) for embedding n distinct texts: one process below
+    `config.min_parallel` texts, and then chunks of `config.chunk_size`; with several, smaller
+    chunks (about 8 a worker, at least 256) that balance them. The Ray engine cuts its chunks by
+    the same rule, so that each text is encoded in the same company and gets the same vector."""
+    workers = available_cpus(config.workers) if n >= config.min_parallel else 1
+    return workers, config.chunk_size if workers <= 1 else min(config.chunk_size, max(256, -(-n // (8 * workers))))
 
 
 def partition(vectors: np.ndarray, scoring: Scoring, config: DedupConfig | None = None,
