@@ -44,10 +44,10 @@ class BatchPlan:
     def __init__(self, encoder: Callable[..., np.ndarray], featurize: Callable[[list[str]], list[Features]],
                  texts: Sequence[str] | None, features: Sequence[Features] | None, out: np.ndarray,
                  batch_size: int, chunk: int, use_subwords: bool) -> None:
-        self.encoder, self.featurize = encoder, featurize
+        self.featurize = featurize
         # an encoder in two steps: inputs(**padded) (NumPy, partly under the GIL), then network(**inputs)
         self.inputs = getattr(encoder, "inputs", None)
-        self.network = getattr(encoder, "network", encoder) if self.inputs is not None else encoder
+        self.network = encoder.network if self.inputs is not None else encoder
         self.texts, self.features, self.out = texts, features, out
         self.batch_size, self.use_subwords = batch_size, use_subwords
         count = len(out)
