@@ -192,6 +192,9 @@ def main() -> None:
                     help="Ray engine cells, one run per value (0: the engine's default)")
     ap.add_argument("--engines", nargs="+", default=["local", "ray"], choices=["local", "ray"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reuse-local", action="store_true",
+                    help="with --engines ray: compare with the local engine's outputs that an earlier run of "
+                         "the same command left in --workdir (same inputs: same sizes, shards and seed)")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--files", type=Path, nargs="*", help=argparse.SUPPRESS)
@@ -243,6 +246,9 @@ def main() -> None:
             runs[label] = (stats, summary, removed(folder / f"{engine}.jsonl"))
         local = runs.get("local", (None, None, None))[2]
         local_digest = runs["local"][1]["digest"] if "local" in runs else None
+        if local is None and args.reuse_local and (folder / "local.jsonl").is_file():
+            local, local_digest = removed(folder / "local.jsonl"), digest(folder / "local", folder / "local.jsonl")
+            print(f"compared with the local engine's outputs of an earlier run in {folder}", flush=True)
         for engine, (stats, summary, gone) in runs.items():
             also = lost = float("nan")
             if local is not None and engine != "local":

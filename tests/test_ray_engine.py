@@ -26,7 +26,7 @@ pytest.importorskip("ray.data")
 
 from siamese_text.dedup.engine import ENGINES, LocalEngine, get_engine  # noqa: E402
 from siamese_text.dedup.files import dedup_files  # noqa: E402
-from siamese_text.dedup.index import Scoring  # noqa: E402
+from siamese_text.dedup.index import IndexConfig, Scoring  # noqa: E402
 from siamese_text.dedup.ray_engine import RayEngine, embed_with_ray  # noqa: E402
 from siamese_text.dedup.stages import DedupConfig  # noqa: E402
 from siamese_text.errors import ArgumentError, InputFileError, OutputError  # noqa: E402
@@ -337,6 +337,17 @@ def test_get_engine_builds_the_named_engine_with_its_options():
         get_engine("local", address="x")
     with pytest.raises(ArgumentError, match="choose one of local, ray"):
         get_engine("spark")
+
+
+def test_cells_search_with_their_own_ivf_settings_and_one_partition_with_the_local_engines():
+    config = DedupConfig(k=8, index=IndexConfig(exact_limit=500, nprobe=40, seed=3))
+    engine = RayEngine(cell_nprobe=5, cell_train_per_list=12)
+    assert engine.cell_config(config, 1) is config  # one partition: the local engine's search, unchanged
+    within = engine.cell_config(config, 4)
+    assert (within.index.nprobe, within.index.train_per_list) == (5, 12)
+    assert within.k == 8 and (within.index.exact_limit, within.index.seed) == (500, 3)  # the rest as given
+    with pytest.raises(ArgumentError, match="cell_nprobe"):
+        RayEngine(cell_nprobe=0)
 
 
 def test_without_ray_the_engine_names_the_extra(monkeypatch):

@@ -48,6 +48,16 @@ def test_vector_index_returns_the_true_nearest_neighbours(energy, exact_limit):
     np.testing.assert_allclose(energies, np.sort(truth, axis=1)[:, :5], rtol=1e-4, atol=1e-4)
 
 
+def test_ivf_trains_on_its_sample_per_list_without_a_faiss_warning(capfd):
+    rng = np.random.default_rng(1)
+    v = Scoring(Energy.cosine, lambda e: -e, threshold=-1e9).prepare(rng.normal(size=(3000, 16)))
+    small = VectorIndex.build(v, Energy.cosine, IndexConfig(exact_limit=0, nprobe=4, train_per_list=2))
+    assert not small.exact and small.index.nlist == 76  # 3000 // 39: 152 training vectors
+    _, ids = small.search(v[:50], 1)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(50))  # each vector's nearest is itself
+    assert "WARNING" not in capfd.readouterr().err  # faiss asks for 39 a list; fewer is deliberate
+
+
 def test_text_index_round_trip_and_search(tmp_path):
     enc = FakeEncoder({**CHAIN, "a": CHAIN["A"], "far": unit(180)})
     idx = TextIndex.build(["A", "", "B", "a", "far"], enc, threshold=0.8, lines=[10, 11, 12, 13, 14])

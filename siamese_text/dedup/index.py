@@ -83,6 +83,7 @@ class IndexConfig:
     cells_per_sqrt: float = 4.0  # IVF cells = cells_per_sqrt * sqrt(N)
     seed: int = 0  # k-means seed: the same input gives the same index
     kmeans_iterations: int = 10  # cells need not be perfect, only balanced enough (faiss: 25)
+    train_per_list: int = 64  # k-means sample: this many vectors per IVF cell (faiss asks for 39 to 256)
 
 
 class VectorIndex:
@@ -126,8 +127,10 @@ class VectorIndex:
         ivf = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
         ivf.cp.seed = config.seed
         ivf.cp.niter = config.kmeans_iterations
+        ivf.cp.min_points_per_centroid = 1  # a sample below faiss's advice is deliberate: no warning
         rng = np.random.default_rng(config.seed)
-        sample = vectors if n <= 64 * nlist else vectors[np.sort(rng.choice(n, 64 * nlist, replace=False))]
+        want = config.train_per_list * nlist
+        sample = vectors if n <= want else vectors[np.sort(rng.choice(n, want, replace=False))]
         ivf.train(sample)
         ivf.add(vectors)
         ivf.nprobe = min(config.nprobe, nlist)

@@ -33,6 +33,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,8 @@ from siamese_text.errors import ArgumentError
 ONE_PARTITION_UP_TO = 100_000  # distinct texts: up to this many, one partition (the local engine's answer)
 TEXTS_PER_PARTITION = 25_000  # beyond: one partition per this many texts (each text sits in two cells)
 SPLIT_QUERIES = 25_000  # a bigger cell has its queries searched by several tasks of this many
+CELL_NPROBE = 16  # with several partitions, IVF lists searched per query within a cell (one partition: the local 48)
+CELL_TRAIN_PER_LIST = 16  # and the k-means sample of a cell's IVF, per list (one partition: the local 64)
 
 
 class RayEngine:
@@ -73,19 +76,27 @@ class RayEngine:
             `config.min_parallel`; also when `config.workers` is 1); more go to the actors.
         split_queries: a cell of more texts than this has each search round spread over tasks of
             this many queries (0: one task per cell); the pairs found are the same either way.
+        cell_nprobe, cell_train_per_list: with several partitions, the IVF search within a cell
+            (`IndexConfig.nprobe`, `IndexConfig.train_per_list`). A cell holds a few tens of
+            thousands of texts that the outer k-means already gathered, so a smaller search keeps
+            almost every pair (see benchmarks/README.md); one partition keeps the local engine's.
     """
 
     name = "ray"
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, partitions: int | None = None,
                  actors: int | None = None, sample: int = 100_000, seed: int = 0,
-                 min_parallel: int | None = None, split_queries: int = SPLIT_QUERIES) -> None:
+                 min_parallel: int | None = None, split_queries: int = SPLIT_QUERIES,
+                 cell_nprobe: int = CELL_NPROBE, cell_train_per_list: int = CELL_TRAIN_PER_LIST) -> None:
         if partitions is not None and partitions < 1:
             raise ArgumentError(f"partitions must be at least 1, got {partitions}")
         if actors is not None and actors < 1:
             raise ArgumentError(f"actors must be at least 1, got {actors}")
         if split_queries < 0:
             raise ArgumentError(f"split_queries must be 0 or more, got {split_queries}")
+        if cell_nprobe < 1 or cell_train_per_list < 1:
+            raise ArgumentError(f"cell_nprobe and cell_train_per_list must be at least 1, "
+                                f"got {cell_nprobe} and {cell_train_per_list}")
         self.address = address
         self.num_cpus = num_cpus
         self.partitions = partitions
@@ -94,6 +105,7 @@ class RayEngine:
         self.seed = seed
         self.min_parallel = min_parallel
         self.split_queries = split_queries
+        self.cell_nprobe, self.cell_train_per_list = cell_nprobe, cell_train_per_list
 
     def near_duplicates(self, texts: Sequence[str], encoder, scoring: Scoring, config: DedupConfig,
                         progress: bool = False, on_stage: Callable[[str], None] | None = None,
@@ -122,13 +134,21 @@ class RayEngine:
         placed = assign_cells(vectors, n, cells, scoring, self.sample, self.seed, config)
         stage("index")
         pairs = _by_cell(placed, cells).map_groups(
-            _cell_pairs, fn_kwargs={"scoring": scoring, "config": config, "exact": exact_search,
+            _cell_pairs, fn_kwargs={"scoring": scoring, "config": self.cell_config(config, cells), "exact": exact_search,
                                     "split": self.split_queries},
             batch_format="numpy")
         found = [(b["later"], b["earlier"], b["score"]) for b in pairs.iter_batches(batch_format="numpy")]
         result = keep_first(n, *_merge([f for f in found if len(f[0])], n))
         stage("search")
         return result
+
+    def cell_config(self, config: DedupConfig, cells: int) -> DedupConfig:
+        """The search within each of `cells` cells: the local engine's with one, else with the
+        cell's own IVF search (`cell_nprobe`, `cell_train_per_list`)."""
+        if cells <= 1:
+            return config
+        return replace(config, index=replace(config.index, nprobe=self.cell_nprobe,
+                                             train_per_list=self.cell_train_per_list))
 
     def dedup_shards(self, sources, outputs: Sequence[Path], report: Path | None, spec, encoder, scoring: Scoring,
                      config: DedupConfig, max_chars: int, progress: bool = False,
