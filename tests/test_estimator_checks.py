@@ -42,8 +42,6 @@ EXPECTED_FAILED_CHECKS = {
     "check_estimators_dtypes": NUMERIC_X + " of float32/int64/int32 dtypes",
     "check_dtype_object": "feeds an object array of numbers in 10 columns; texts must be str, two per row",
     "check_pipeline_consistency": NUMERIC_X,
-    "check_classifiers_train": "as_text writes any number of columns as two texts, so predict never sees a "
-                               "column count other than fit's, which the check wants refused",
     "check_estimators_nan_inf": NUMERIC_X + " holding NaN and inf; a text has no NaN",
     "check_estimators_pickle": NUMERIC_X + "; on text, test_pickle_round_trip_keeps_predictions",
     "check_f_contiguous_array_estimator": NUMERIC_X + " (Fortran order)",

@@ -12,9 +12,12 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from siamese_text.corpora.formats import CorpusFormat
 
 ModelOption = Annotated[
     Optional[Path],
