@@ -3,7 +3,8 @@
 A text goes to its two nearest cells, so a near duplicate across a cell border is still compared
 with it. Within a cell, the search is the local engine's: `stages.partition` (flat up to
 `exact_limit` vectors, IVF beyond) and `stages.candidate_pairs`, asking again with more neighbours
-for a text whose k neighbours all matched. With one partition the one cell holds every text in
+for a text whose k neighbours all matched; with several cells, the IVF of a cell searches fewer of
+its lists (`RayEngine.cell_config`). With one partition the one cell holds every text in
 record order, the pairs are exactly the local engine's, and so is the answer.
 """
 

@@ -133,8 +133,9 @@ class RayEngine:
         cells = self._partitions(n)
         placed = assign_cells(vectors, n, cells, scoring, self.sample, self.seed, config)
         stage("index")
+        within = self.cell_config(config, cells)
         pairs = _by_cell(placed, cells).map_groups(
-            _cell_pairs, fn_kwargs={"scoring": scoring, "config": self.cell_config(config, cells), "exact": exact_search,
+            _cell_pairs, fn_kwargs={"scoring": scoring, "config": within, "exact": exact_search,
                                     "split": self.split_queries},
             batch_format="numpy")
         found = [(b["later"], b["earlier"], b["score"]) for b in pairs.iter_batches(batch_format="numpy")]
