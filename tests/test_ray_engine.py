@@ -350,6 +350,18 @@ def test_cells_search_with_their_own_ivf_settings_and_one_partition_with_the_loc
         RayEngine(cell_nprobe=0)
 
 
+def test_a_full_disk_says_where_ray_spills_and_what_to_do():
+    from siamese_text.dedup.ray_session import failure
+    from siamese_text.dedup.workers import WorkerError
+
+    error = failure(RuntimeError("Local disk is full\nThe object cannot be created because ..."))
+    assert isinstance(error, WorkerError) and "\n" not in str(error)
+    assert str(error).startswith("the Ray engine failed: Local disk is full: Ray spills objects to disk")
+    assert "/tmp/ray" in str(error) and "--object-spilling-directory" in str(error)
+    other = failure(RuntimeError("a worker died"))
+    assert str(other) == "the Ray engine failed: a worker died"
+
+
 def test_without_ray_the_engine_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` is where it is not installed
     with pytest.raises(MissingExtra, match=r"pip install 'siamese-text\[ray\]'") as caught:

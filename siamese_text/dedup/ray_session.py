@@ -119,4 +119,8 @@ def failure(exc: BaseException) -> Exception:
     kind = getattr(errors, name, None)
     if isinstance(kind, type) and issubclass(kind, errors.SiameseTextError) and message:
         return kind(message)
+    if type(exc).__name__ == "OutOfDiskError" or "disk is full" in line.lower():
+        line = (f"{line.rstrip('.')}: Ray spills objects to disk when its object store is full; free space "
+                "under /tmp/ray (where killed Ray runs can leave spilled objects) or start the cluster with "
+                "`ray start --head --object-spilling-directory DIR` on a larger disk")
     return WorkerError(f"the Ray engine failed: {line}")
