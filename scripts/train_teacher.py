@@ -319,7 +319,8 @@ def main(argv=None) -> None:
             order = list(range(n))
             rng.shuffle(order)
         model.train()
-        t0 = time.time() - (train_seconds - sum(r["epoch_minutes"] * 60 for r in rows) if start else 0.0)
+        before = sum(r["epoch_minutes"] * 60 for r in rows)  # training seconds of the epochs done
+        t0 = time.time() - (train_seconds - before if start else 0.0)
         running = 0.0
         for i in range(start, n, args.batch_size):
             idx = order[i:i + args.batch_size]
@@ -344,12 +345,12 @@ def main(argv=None) -> None:
                 save_state(state_dir, model, {
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "rows": rows,
-                    "train_seconds": sum(r["epoch_minutes"] * 60 for r in rows) + in_epoch, "step": step,
+                    "train_seconds": before + in_epoch, "step": step,
                     "epoch": epoch, "order": order, "position": i + args.batch_size})
                 saved_at = time.time()
                 print(f"state saved to {state_dir} (epoch {epoch}, step {step})", flush=True)
         epoch_seconds = time.time() - t0
-        train_seconds = sum(r["epoch_minutes"] * 60 for r in rows) + epoch_seconds
+        train_seconds = before + epoch_seconds
         order, start = None, 0
         m = evaluate(score_fn, valid, test)
         row = {"teacher": label, "epoch": epoch, "train_minutes": train_seconds / 60,
@@ -360,12 +361,17 @@ def main(argv=None) -> None:
         print(table(rows), flush=True)
         if not args.no_save:
             dest = args.out / f"{args.name}-e{epoch}"
-            model.save_pretrained(str(dest)) if hasattr(model, "save_pretrained") else model.save(str(dest))
+            save_model(model, dest)
             (dest / "teacher_eval.json").write_text(json.dumps(row, indent=2), encoding="utf-8")
             print(f"saved {dest}", flush=True)
         record(args, row)
     if state_dir.exists():
         shutil.rmtree(state_dir)
+
+
+def save_model(model, folder: Path) -> None:
+    """A CrossEncoder has save_pretrained, a SentenceTransformer save."""
+    model.save_pretrained(str(folder)) if hasattr(model, "save_pretrained") else model.save(str(folder))
 
 
 def save_state(folder: Path, model, state: dict) -> None:
@@ -377,7 +383,7 @@ def save_state(folder: Path, model, state: dict) -> None:
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    model.save_pretrained(str(tmp / "model")) if hasattr(model, "save_pretrained") else model.save(str(tmp / "model"))
+    save_model(model, tmp / "model")
     torch.save(state, tmp / "state.pt")
     old = folder.with_name(folder.name + ".old")
     if folder.exists():
@@ -397,6 +403,7 @@ def load_state(folder: Path) -> dict | None:
                 candidate.rename(folder)
             return torch.load(folder / "state.pt", weights_only=False)
     return None
+
 
 if __name__ == "__main__":
     main()
