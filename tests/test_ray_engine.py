@@ -210,6 +210,27 @@ def test_a_big_cell_searched_by_several_tasks_finds_the_same_pairs(ray_local, mo
 # ----- several partitions: nearly the same removals ------------------------------------------
 
 
+def test_each_vector_is_split_into_its_two_nearest_cells(ray_local):
+    from siamese_text.dedup import ray_cells
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    centre = vectors[rng.choice(300, 5, replace=False)] + 0.01
+    rows = [{"id": i, "vector": v} for i, v in enumerate(vectors)]
+    blocks = ray.get(ray.data.from_items(rows, override_num_blocks=3).materialize().to_arrow_refs())
+    pieces = ray_cells._split(centre, True, *blocks)
+    assert len(pieces) == 5
+    nearest = np.argsort(-(vectors @ centre.T), axis=1)[:, :2]  # by brute force
+    for cell, piece in enumerate(pieces):
+        expected = np.flatnonzero((nearest == cell).any(axis=1))
+        np.testing.assert_array_equal(np.sort(piece["id"]), expected)
+        np.testing.assert_array_equal(piece["vector"], vectors[piece["id"]])
+    one = ray_cells._split(None, True, *blocks)  # one cell: every vector, once
+    np.testing.assert_array_equal(np.sort(one["id"]), np.arange(300))
+
+
+
 def test_four_partitions_agree_with_the_local_engine(ray_local, model):
     texts = list(dict.fromkeys(_real_lines(2000)))
     scoring, config = Scoring.for_encoder(model), DedupConfig(chunk_size=500)

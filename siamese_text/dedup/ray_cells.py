@@ -1,7 +1,7 @@
 """Partitions and candidate pairs on Ray: k-means cells, and the local engine's search within each.
 
 A text goes to its two nearest cells, so a near duplicate across a cell border is still compared
-with it. Within a cell, the search is the local engine's: `stages.partition` (flat up to
+with it. The copies move once, split by tasks and gathered by one task per cell (`pairs_by_cell`). Within a cell, the search is the local engine's: `stages.partition` (flat up to
 `exact_limit` vectors, IVF beyond) and `stages.candidate_pairs`, asking again with more neighbours
 for a text whose k neighbours all matched; with several cells, the IVF of a cell searches fewer of
 its lists (`RayEngine.cell_config`). With one partition the one cell holds every text in
@@ -18,11 +18,15 @@ from siamese_text.dedup.stages import DedupConfig, _merge, candidate_pairs, keep
 from siamese_text.dedup.workers import threads
 
 
-def assign_cells(vectors, n: int, cells: int, scoring: Scoring, sample: int, seed: int, config: DedupConfig):
-    """Stage 3: k-means centroids from a seeded sample (on the driver), then each vector goes to
-    its nearest two cells (one when there is one). -> Dataset of (cell, id, vector)."""
+SPLITS_PER_CPU = 4  # the vectors are cut into up to this many groups of blocks per CPU, each split by one task
+
+
+def centroids(vectors, n: int, cells: int, scoring: Scoring, sample: int, seed: int,
+              config: DedupConfig) -> np.ndarray | None:
+    """Stage 3: k-means centroids of `cells` cells from a seeded sample, trained on the driver.
+    -> (cells, D) float32, or None for one cell."""
     if cells <= 1 or n <= cells:
-        return vectors.map_batches(_one_cell, batch_format="numpy", batch_size=None)
+        return None
     _ray()  # MissingExtra when Ray is not installed
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(n, min(n, sample), replace=False))
@@ -30,9 +34,85 @@ def assign_cells(vectors, n: int, cells: int, scoring: Scoring, sample: int, see
     rows = [(b["id"], b["vector"]) for b in picked.iter_batches(batch_format="numpy") if len(b["id"])]
     ids = np.concatenate([r[0] for r in rows])
     train = np.concatenate([r[1] for r in rows])[np.argsort(ids, kind="stable")]
-    centroids = _kmeans(train, min(cells, len(train)), scoring, seed, config)
-    return vectors.map_batches(_nearest, fn_kwargs={"centroids": centroids, "inner": _inner(scoring)},
-                               batch_format="numpy", batch_size=None)
+    return _kmeans(train, min(cells, len(train)), scoring, seed, config)
+
+
+def pairs_by_cell(blocks: list, centre: np.ndarray | None, scoring: Scoring, config: DedupConfig,
+                  exact: bool | None, split: int, cpus: int, progress: bool = False) -> list[tuple]:
+    """Stages 4 and 5: every vector to its nearest two cells, then the candidate pairs within each.
+    -> [(later, earlier, score)] in global ids, a list per cell.
+
+    The vectors move once, as a hash shuffle does it: the embedding's blocks (`blocks`: object
+    refs, in groups of about equal size) are each split by one task into one piece per cell, and
+    one task per cell takes its pieces and searches them (`_cell_pairs`). Ray Data's groupby would
+    sort the copies instead (a sample, a range partition, a merge) and, at a million vectors, it
+    took four times as long and spilled twice the data to disk (benchmarks/README.md). Pieces are
+    freed as their cell is done, blocks as their split is."""
+    ray = _ray()
+    cells = 1 if centre is None else len(centre)
+    centre_ref = ray.put(centre)
+    splitter = ray.remote(num_cpus=1)(_split).options(num_returns=cells)
+    groups = [g for g in np.array_split(np.arange(len(blocks)), min(len(blocks), SPLITS_PER_CPU * cpus)) if len(g)]
+    pieces = []
+    for group in groups:
+        out = splitter.remote(centre_ref, _inner(scoring), *[blocks[i] for i in group.tolist()])
+        pieces.append([out] if cells == 1 else out)
+    del blocks[:]  # the caller's list: each block is freed once its split task is done
+    searcher = ray.remote(num_cpus=1)(_search_cell)
+    waiting = [searcher.remote(scoring, config, exact, split, *[p[c] for p in pieces]) for c in range(cells)]
+    del pieces
+    bar = _bar(cells, progress)
+    found = []
+    while waiting:
+        done, waiting = ray.wait(waiting, num_returns=1)
+        got = ray.get(done[0])
+        if len(got["later"]):
+            found.append((got["later"], got["earlier"], got["score"]))
+        bar.update(1)
+    bar.close()
+    return found
+
+
+def _bar(total: int, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="ray: cells searched", unit="cell", disable=not progress, leave=False)
+
+
+def _split(centre: np.ndarray | None, inner: bool, *blocks):
+    """One split task: the rows of its blocks, one piece per cell ({"id", "vector"}), each row in
+    its nearest two cells. -> a piece per cell (one piece when there is one cell)."""
+    from ray.data.block import BlockAccessor
+
+    parts = [BlockAccessor.for_block(b).to_numpy(["id", "vector"]) for b in blocks]
+    ids = np.concatenate([np.asarray(p["id"], dtype=np.int64) for p in parts])
+    vectors = np.ascontiguousarray(np.concatenate([np.asarray(p["vector"], dtype=np.float32) for p in parts]))
+    if centre is None:
+        return {"id": ids, "vector": vectors}
+    near = _nearest_two(vectors, centre, inner)  # (B, 2)
+    cell = near.T.reshape(-1)  # each row twice: its nearest cell, then its second
+    row = np.tile(np.arange(len(ids)), 2)
+    order = np.argsort(cell, kind="stable")
+    cuts = np.searchsorted(cell[order], np.arange(len(centre) + 1))
+    return tuple({"id": ids[row[order[a:b]]], "vector": vectors[row[order[a:b]]]}
+                 for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist()))
+
+
+def _nearest_two(vectors: np.ndarray, centre: np.ndarray, inner: bool) -> np.ndarray:
+    import faiss
+
+    index = faiss.IndexFlatIP(centre.shape[1]) if inner else faiss.IndexFlatL2(centre.shape[1])
+    index.add(centre)
+    with threads(1):
+        _, near = index.search(vectors, 2)
+    return near.astype(np.int64)
+
+
+def _search_cell(scoring: Scoring, config: DedupConfig, exact: bool | None, split: int, *pieces) -> dict:
+    """One cell's task: its pieces joined, then `_cell_pairs`."""
+    batch = {"id": np.concatenate([p["id"] for p in pieces]),
+             "vector": np.concatenate([p["vector"] for p in pieces])}
+    return _cell_pairs(batch, scoring, config, exact, split)
 
 
 def _inner(scoring: Scoring) -> bool:
@@ -52,34 +132,9 @@ def _kmeans(train: np.ndarray, cells: int, scoring: Scoring, seed: int, config: 
     return kmeans.centroids
 
 
-def _by_cell(placed, cells: int):
-    """Rows grouped by cell, in about one block per cell (not one per input block: a shuffle
-    costs input blocks x output blocks pieces)."""
-    try:
-        return placed.groupby("cell", num_partitions=cells)
-    except TypeError:  # Ray before num_partitions
-        return placed.groupby("cell")
-
-
-def _one_cell(batch: dict) -> dict:
-    return {"cell": np.zeros(len(batch["id"]), dtype=np.int64), **batch}
-
-
 def _pick(batch: dict, chosen: np.ndarray) -> dict:
     keep = np.isin(batch["id"], chosen)
     return {"id": batch["id"][keep], "vector": batch["vector"][keep]}
-
-
-def _nearest(batch: dict, centroids: np.ndarray, inner: bool) -> dict:
-    """Each vector twice: with its nearest cell and with its second nearest."""
-    import faiss
-
-    index = faiss.IndexFlatIP(centroids.shape[1]) if inner else faiss.IndexFlatL2(centroids.shape[1])
-    index.add(centroids)
-    with threads(1):
-        _, near = index.search(np.ascontiguousarray(batch["vector"], dtype=np.float32), 2)  # (B, 2)
-    return {"cell": near.T.reshape(-1).astype(np.int64), "id": np.tile(batch["id"], 2),
-            "vector": np.concatenate([batch["vector"], batch["vector"]])}
 
 
 # ----- candidate pairs -----------------------------------------------------------------------
@@ -96,6 +151,8 @@ def _cell_pairs(batch: dict, scoring: Scoring, config: DedupConfig, exact: bool 
     a big cell is then no longer one task that the rest of the cluster waits for. The pairs and
     their scores are those of one task, bit for bit."""
     ids = np.asarray(batch["id"], dtype=np.int64)
+    if not len(ids):  # a cell no vector is nearest to
+        return {"later": ids, "earlier": ids, "score": np.zeros(0)}
     order = np.argsort(ids, kind="stable")
     ids, vectors = ids[order], np.ascontiguousarray(batch["vector"][order], dtype=np.float32)
     n = len(ids)

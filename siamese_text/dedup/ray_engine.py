@@ -5,9 +5,10 @@ For files of records (`dedup_files(..., engine="ray")`), every stage runs in the
     1 read     one task per shard streams its records: (pos = shard, record), normalised hash
     2 group    a shuffle by hash bucket; per bucket the smallest pos of each text is its representative
     3 embed    the representatives, chunk by chunk, on a pool of actors (ray_vectors.py)
-    4 index    k-means cells from a sample; each vector to its nearest two cells (ray_cells.py)
-    5 search   candidate pairs within each cell (a big cell's queries over several tasks), then
-               keep-first on the driver
+    4 index    k-means cells from a sample (ray_cells.py)
+    5 search   each vector to its nearest two cells (tasks split the embedding's blocks into a
+               piece per cell), candidate pairs within each cell (one task per cell; a big cell's
+               queries over several tasks), then keep-first on the driver
     6 resolve  each record's fate from its representative's (ray_shards.py)
     7 write    one task per shard copies its kept records and its part of the report (ray_write.py),
                then the driver renames every file into place
@@ -40,7 +41,7 @@ import numpy as np
 
 from siamese_text.dedup.index import Scoring
 from siamese_text.dedup.outputs import temp_for
-from siamese_text.dedup.ray_cells import _by_cell, _cell_pairs, assign_cells
+from siamese_text.dedup.ray_cells import centroids, pairs_by_cell
 from siamese_text.dedup.ray_session import _first_line, _ray, _ray_errors, failure, ray_session  # noqa: F401
 from siamese_text.dedup.ray_shards import (BUCKET_ROWS, distinct_texts, group_exact, read_shards,
                                            removed_records, representatives, twins_table)
@@ -124,22 +125,27 @@ class RayEngine:
                 else:
                     vectors = embed_dataset(texts, encoder, scoring, config, self._actors(ray))
                 stage("embed")
-                return self._search(vectors, n, scoring, config, exact_search, stage)
+                held = [vectors]
+                del vectors
+                return self._search(held, n, scoring, config, exact_search, stage, progress)
             except _ray_errors(ray) as exc:
                 raise failure(exc) from exc
 
-    def _search(self, vectors, n: int, scoring: Scoring, config: DedupConfig, exact_search, stage):
-        """Stages index and search over a Dataset of (id, vector). -> dup_of, best as keep_first."""
+    def _search(self, held: list, n: int, scoring: Scoring, config: DedupConfig, exact_search, stage,
+                progress: bool = False):
+        """Stages index and search over the Dataset of (id, vector) in `held` (a one-item list the
+        caller gives up, so that the vectors can be freed as they are split into cells).
+        -> dup_of, best as keep_first."""
+        vectors = held.pop()
         cells = self._partitions(n)
-        placed = assign_cells(vectors, n, cells, scoring, self.sample, self.seed, config)
+        centre = centroids(vectors, n, cells, scoring, self.sample, self.seed, config)
         stage("index")
-        within = self.cell_config(config, cells)
-        pairs = _by_cell(placed, cells).map_groups(
-            _cell_pairs, fn_kwargs={"scoring": scoring, "config": within, "exact": exact_search,
-                                    "split": self.split_queries},
-            batch_format="numpy")
-        found = [(b["later"], b["earlier"], b["score"]) for b in pairs.iter_batches(batch_format="numpy")]
-        result = keep_first(n, *_merge([f for f in found if len(f[0])], n))
+        blocks = vectors.to_arrow_refs()
+        del vectors
+        cpus = max(1, int(_ray().cluster_resources().get("CPU", 1)))
+        found = pairs_by_cell(blocks, centre, scoring, self.cell_config(config, cells), exact_search,
+                              self.split_queries, cpus, progress)
+        result = keep_first(n, *_merge(found, n))
         stage("search")
         return result
 
@@ -174,7 +180,7 @@ class RayEngine:
                 rep_pos, lengths = representatives(grouped)
                 u = len(rep_pos)
                 dup_of, best = self._embed_and_search(ray, grouped, rep_pos, lengths, encoder, scoring, config,
-                                                      max_chars, stage)
+                                                      max_chars, stage, progress)
                 removed = removed_records(grouped, rep_pos, dup_of, best)
                 twins = twins_table(grouped).materialize().to_arrow_refs() if u and report is not None else []
                 stage("resolve")
@@ -188,7 +194,8 @@ class RayEngine:
             except _ray_errors(ray) as exc:
                 raise failure(exc) from exc
 
-    def _embed_and_search(self, ray, grouped, rep_pos, lengths, encoder, scoring, config, max_chars, stage):
+    def _embed_and_search(self, ray, grouped, rep_pos, lengths, encoder, scoring, config, max_chars, stage,
+                          progress: bool = False):
         u = len(rep_pos)
         if u < 2:
             stage("embed")
@@ -206,7 +213,9 @@ class RayEngine:
         else:
             vectors = embed_chunks(distinct, encoder, scoring, config, self._actors(ray), int(chunks.max()) + 1)
         stage("embed")
-        return self._search(vectors, u, scoring, config, None, stage)
+        held = [vectors]
+        del vectors
+        return self._search(held, u, scoring, config, None, stage, progress)
 
     def _in_driver(self, n: int, config: DedupConfig) -> bool:
         if self.min_parallel is not None:
