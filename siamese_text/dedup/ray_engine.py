@@ -3,7 +3,7 @@
 For files of records (`dedup_files(..., engine="ray")`), every stage runs in the cluster:
 
     1 read     one task per shard streams its records: (pos = shard, record), normalised hash
-    2 group    a shuffle by hash bucket; per bucket the smallest pos of each text is its representative
+    2 group    a shuffle by hash bucket (split tasks); per bucket the smallest pos of each text is its representative
     3 embed    the representatives, chunk by chunk, on a pool of actors (ray_vectors.py)
     4 index    k-means cells from a sample (ray_cells.py)
     5 search   each vector to its nearest two cells (tasks split the embedding's blocks into a
@@ -173,9 +173,13 @@ class RayEngine:
                 size = sum(s.path.stat().st_size for s in sources)
                 buckets = max(cpus, math.ceil(size / 64 / BUCKET_ROWS))  # ~64 bytes a record, a guess
                 rows = read_shards(ray, [s.shard for s in sources], spec, max_chars, buckets).materialize()
-                stage("read")
-                grouped = group_exact(rows, buckets).materialize()
+                blocks = rows.to_arrow_refs()
                 del rows
+                stage("read")
+                tables = group_exact(blocks, buckets, cpus)
+                ray.wait(tables, num_returns=len(tables), fetch_local=False)
+                grouped = ray.data.from_arrow_refs(tables)
+                del tables
                 stage("group")
                 rep_pos, lengths = representatives(grouped)
                 u = len(rep_pos)

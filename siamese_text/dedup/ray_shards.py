@@ -1,7 +1,7 @@
 """Records on Ray: shards read in tasks, exact duplicates grouped by a shuffle, fates per record.
 
     shards (one task each, streaming)  --read + normalised hash-->  (pos, bucket, key, text, id)
-      --groupby(bucket): a shuffle; per bucket, sort by (key, pos)-->  (pos, rep, ...) per record
+      --split tasks, one piece per bucket; a task per bucket sorts by (key, pos)-->  (pos, rep, ...) per record
       --representatives (pos == rep)-->  (id, chunk, text)  for the embedding stage
       --after keep-first: map_batches with the U-sized answer-->  the removed records (pos, twin, score)
 
@@ -73,10 +73,49 @@ def _block(rows: list[tuple[int, str, object]], spec: RecordSpec, max_chars: int
                      "ident": pa.array(idents, pa.large_string())})
 
 
-def group_exact(rows, buckets: int):
+def group_exact(blocks: list, buckets: int, cpus: int) -> list:
     """Stage 2: each record with its representative, the smallest pos of its normalised text.
-    -> a Dataset of (pos, rep, text, length, ident), text and ident only where pos == rep."""
-    return rows.groupby("bucket", num_partitions=buckets).map_groups(_first_of_key, batch_format="pyarrow")
+    `blocks`: refs of the read stage's blocks, a list the caller gives up (each block is freed once
+    its split task is done). -> refs of one table per bucket, (pos, rep, text, length, ident), text
+    and ident only where pos == rep.
+
+    A hash shuffle by tasks, as the cells' (`ray_cells.pairs_by_cell`): a task per group of blocks
+    splits its rows into one piece per bucket, a task per bucket joins its pieces and sorts them.
+    Ray Data's groupby would sort every row across buckets first, for the same groups."""
+    from siamese_text.dedup.ray_cells import SPLITS_PER_CPU
+    from siamese_text.dedup.ray_session import _ray
+
+    ray = _ray()
+    splitter = ray.remote(num_cpus=1)(_split_buckets).options(num_returns=buckets)
+    groups = [g for g in np.array_split(np.arange(len(blocks)), max(1, min(len(blocks), SPLITS_PER_CPU * cpus)))
+              if len(g)]
+    pieces = []
+    for group in groups:
+        out = splitter.remote(buckets, *[blocks[i] for i in group.tolist()])
+        pieces.append([out] if buckets == 1 else out)
+    del blocks[:]
+    joiner = ray.remote(num_cpus=1)(_join_bucket)
+    return [joiner.remote(*[p[b] for p in pieces]) for b in range(buckets)]
+
+
+def _split_buckets(buckets: int, *tables):
+    """One split task: its blocks' rows, one table per bucket (one table for one bucket)."""
+    import pyarrow as pa
+
+    table = pa.concat_tables(tables) if len(tables) != 1 else tables[0]
+    bucket = table.column("bucket").to_numpy()
+    order = np.argsort(bucket, kind="stable")
+    cuts = np.searchsorted(bucket[order], np.arange(buckets + 1)).tolist()
+    table = table.take(pa.array(order))
+    if buckets == 1:
+        return table
+    return tuple(table.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:]))
+
+
+def _join_bucket(*tables):
+    import pyarrow as pa
+
+    return _first_of_key(pa.concat_tables(tables))
 
 
 def _first_of_key(table):

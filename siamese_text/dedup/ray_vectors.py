@@ -86,7 +86,7 @@ def embed_dataset(texts: Sequence[str], encoder, scoring: Scoring, config: Dedup
     blocks = [pa.table({"id": pa.array(c), "text": pa.array([texts[i] for i in c.tolist()], pa.large_string())})
               for c in chunks]
     payload = [ray.put(_ship(encoder))]
-    return ray.data.from_arrow(blocks).map_batches(
+    return _longest_first(ray, blocks).map_batches(
         _Embedder, fn_constructor_args=(payload, scoring, config.batch_size), batch_size=None,
         batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(chunks)))), num_cpus=1,
     ).materialize()  # Ray Data restarts a dead actor and retries its batch (max_restarts = max_task_retries = -1)
@@ -115,15 +115,26 @@ def embed_chunks(distinct, encoder, scoring: Scoring, config: DedupConfig, actor
     no text passes through the driver. -> a materialized Dataset of (id, vector)
 
     The chunks are put in order by tasks and materialized first: an actor pool holding every CPU
-    would otherwise leave none to the shuffle that feeds it."""
+    would otherwise leave none to the shuffle that feeds it. The actors then take the blocks
+    longest texts first (`_longest_first`)."""
     ray = _ray()
     ordered = distinct.groupby("chunk", num_partitions=max(1, min(chunks, 4 * actors))).map_groups(
         _in_chunk_order, batch_format="numpy").materialize()
     payload = [ray.put(_ship(encoder))]
-    return ordered.map_batches(
+    return _longest_first(ray, ordered.to_arrow_refs()).map_batches(
         _ChunkEmbedder, fn_constructor_args=(payload, scoring, config.batch_size), batch_format="numpy",
         batch_size=None, compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, chunks))), num_cpus=1,
     ).materialize()
+
+
+def _longest_first(ray, blocks: list):
+    """A Dataset of `blocks` (tables or their refs, in the chunks' order: shortest texts first)
+    that hands them out longest first. The actors take blocks in the order given; with the longest
+    last, one of them would encode the slowest block alone at the end while the others wait (at 1M
+    texts, most of the last minute of embedding). Each chunk is still encoded whole, so every
+    vector is the same."""
+    return ray.data.from_arrow_refs(list(blocks)[::-1]) if blocks and isinstance(blocks[0], ray.ObjectRef) \
+        else ray.data.from_arrow(list(blocks)[::-1])
 
 
 def _from_rows(ray, vectors: np.ndarray, blocks: int):
