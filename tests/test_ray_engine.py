@@ -173,6 +173,14 @@ def test_few_texts_are_embedded_in_the_driver_as_the_local_engine_does(ray_local
     assert _run(files, tmp_path / "ray", bundled_model, RayEngine(), DedupConfig()) == local
 
 
+def test_shards_with_no_text_at_all_give_the_local_outputs(ray_local, model, tmp_path):
+    files = _write(tmp_path / "in", ["", "   ", "", "\t"], shards=2)  # no record for the shuffle
+    local = _run(files, tmp_path / "local", model, "local", DedupConfig())
+    remote = _run(files, tmp_path / "ray", model, RayEngine(min_parallel=0), DedupConfig())
+    assert remote == local
+    assert local[0] == {f.name: f.read_bytes() for f in files}  # every blank line kept
+
+
 def test_one_partition_on_real_sentences(ray_local, model, tmp_path):
     lines = _real_lines(2000)
     files = _write(tmp_path / "in", lines, shards=3)

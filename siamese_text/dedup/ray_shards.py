@@ -102,7 +102,8 @@ def _split_buckets(buckets: int, *tables):
     """One split task: its blocks' rows, one table per bucket (one table for one bucket)."""
     import pyarrow as pa
 
-    table = pa.concat_tables(tables) if len(tables) != 1 else tables[0]
+    tables = [t for t in tables if t.num_rows]  # a shard without a text yields blocks without columns
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0] if tables else _no_rows()
     bucket = table.column("bucket").to_numpy()
     order = np.argsort(bucket, kind="stable")
     cuts = np.searchsorted(bucket[order], np.arange(buckets + 1)).tolist()
@@ -115,7 +116,17 @@ def _split_buckets(buckets: int, *tables):
 def _join_bucket(*tables):
     import pyarrow as pa
 
-    return _first_of_key(pa.concat_tables(tables))
+    return _first_of_key(pa.concat_tables(tables) if tables else _no_rows())
+
+
+def _no_rows():
+    """An empty table of the read stage's columns."""
+    import pyarrow as pa
+
+    return pa.table({"pos": pa.array([], pa.int64()), "bucket": pa.array([], pa.int64()),
+                     "hi": pa.array([], pa.uint64()), "lo": pa.array([], pa.uint64()),
+                     "text": pa.array([], pa.large_string()), "length": pa.array([], pa.int64()),
+                     "ident": pa.array([], pa.large_string())})
 
 
 def _first_of_key(table):
