@@ -7,8 +7,8 @@ only counts its rows.
 
 - groupby: the copies as rows of a Dataset (cell, id, vector), then `groupby("cell",
   num_partitions=cells).map_groups(...)`, as the engine did before: a sort-based shuffle.
-- split tasks: the engine's `ray_cells._split` (one task per group of blocks, one piece per cell),
-  then one task per cell joining its pieces, as `ray_cells.pairs_by_cell` does.
+- split tasks: the engine's `ray_session.shuffle` with `ray_cells._split` (one task per group of
+  blocks, one piece per cell), then one task per cell counting its pieces' rows.
 
 The vectors: `--vectors` texts' worth of real embeddings (the 200,000 that benchmarks/cell_search.py
 caches, `--cache`), repeated with a little seeded noise to reach `--vectors`, in blocks of 8,192
@@ -76,19 +76,13 @@ def by_groupby(vectors, centre: np.ndarray, cells: int) -> int:
 
 
 def by_split_tasks(ray, vectors, centre: np.ndarray, cells: int) -> int:
-    from siamese_text.dedup.ray_cells import SPLITS_PER_CPU, _split
-
-    blocks = vectors.to_arrow_refs()
-    splitter = ray.remote(num_cpus=1)(_split).options(num_returns=cells)
-    groups = np.array_split(np.arange(len(blocks)), min(len(blocks), SPLITS_PER_CPU * os.cpu_count()))
-    centre_ref = ray.put(centre)
-    pieces = [splitter.remote(centre_ref, True, *[blocks[i] for i in g.tolist()]) for g in groups if len(g)]
+    from siamese_text.dedup.ray_cells import _split
+    from siamese_text.dedup.ray_session import shuffle
 
     def count(*parts) -> int:
         return int(sum(len(p["id"]) for p in parts))
 
-    counter = ray.remote(num_cpus=1)(count)
-    return int(sum(ray.get([counter.remote(*[p[c] for p in pieces]) for c in range(cells)])))
+    return int(sum(ray.get(shuffle(ray, vectors.to_arrow_refs(), cells, _split, (ray.put(centre), True), count, ()))))
 
 
 def main() -> None:

@@ -13,12 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from siamese_text.dedup.index import Scoring
-from siamese_text.dedup.ray_session import _ray
+from siamese_text.dedup.ray_session import _ray, cut_by, shuffle
 from siamese_text.dedup.stages import DedupConfig, _merge, candidate_pairs, keep_first, partition
 from siamese_text.dedup.workers import threads
-
-
-SPLITS_PER_CPU = 4  # the vectors are cut into up to this many groups of blocks per CPU, each split by one task
 
 
 def centroids(vectors, n: int, cells: int, scoring: Scoring, sample: int, seed: int,
@@ -38,29 +35,17 @@ def centroids(vectors, n: int, cells: int, scoring: Scoring, sample: int, seed: 
 
 
 def pairs_by_cell(blocks: list, centre: np.ndarray | None, scoring: Scoring, config: DedupConfig,
-                  exact: bool | None, split: int, cpus: int, progress: bool = False) -> list[tuple]:
+                  exact: bool | None, split: int, progress: bool = False) -> list[tuple]:
     """Stages 4 and 5: every vector to its nearest two cells, then the candidate pairs within each.
     -> [(later, earlier, score)] in global ids, a list per cell.
 
-    The vectors move once, as a hash shuffle does it: the embedding's blocks (`blocks`: object
-    refs, in groups of about equal size) are each split by one task into one piece per cell, and
-    one task per cell takes its pieces and searches them (`_cell_pairs`). Ray Data's groupby would
-    sort the copies instead (a sample, a range partition, a merge) and, at a million vectors, it
-    took four times as long and spilled twice the data to disk (benchmarks/README.md). Pieces are
-    freed as their cell is done, blocks as their split is."""
+    The vectors move once (`ray_session.shuffle`): the embedding's blocks (`blocks`: object refs,
+    a list the caller gives up) are split by tasks into one piece per cell, and one task per cell
+    takes its pieces and searches them (`_cell_pairs`)."""
     ray = _ray()
     cells = 1 if centre is None else len(centre)
-    centre_ref = ray.put(centre)
-    splitter = ray.remote(num_cpus=1)(_split).options(num_returns=cells)
-    groups = [g for g in np.array_split(np.arange(len(blocks)), min(len(blocks), SPLITS_PER_CPU * cpus)) if len(g)]
-    pieces = []
-    for group in groups:
-        out = splitter.remote(centre_ref, _inner(scoring), *[blocks[i] for i in group.tolist()])
-        pieces.append([out] if cells == 1 else out)
-    del blocks[:]  # the caller's list: each block is freed once its split task is done
-    searcher = ray.remote(num_cpus=1)(_search_cell)
-    waiting = [searcher.remote(scoring, config, exact, split, *[p[c] for p in pieces]) for c in range(cells)]
-    del pieces
+    waiting = shuffle(ray, blocks, cells, _split, (ray.put(centre), _inner(scoring)),
+                      _search_cell, (scoring, config, exact, split))
     bar = _bar(cells, progress)
     found = []
     while waiting:
@@ -90,12 +75,8 @@ def _split(centre: np.ndarray | None, inner: bool, *blocks):
     if centre is None:
         return {"id": ids, "vector": vectors}
     near = _nearest_two(vectors, centre, inner)  # (B, 2)
-    cell = near.T.reshape(-1)  # each row twice: its nearest cell, then its second
-    row = np.tile(np.arange(len(ids)), 2)
-    order = np.argsort(cell, kind="stable")
-    cuts = np.searchsorted(cell[order], np.arange(len(centre) + 1))
-    return tuple({"id": ids[row[order[a:b]]], "vector": vectors[row[order[a:b]]]}
-                 for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist()))
+    row = np.tile(np.arange(len(ids)), 2)  # each row twice: in its nearest cell, then its second
+    return tuple({"id": ids[row[r]], "vector": vectors[row[r]]} for r in cut_by(near.T.reshape(-1), len(centre)))
 
 
 def _nearest_two(vectors: np.ndarray, centre: np.ndarray, inner: bool) -> np.ndarray:

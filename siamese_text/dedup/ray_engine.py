@@ -42,7 +42,8 @@ import numpy as np
 from siamese_text.dedup.index import Scoring
 from siamese_text.dedup.outputs import temp_for
 from siamese_text.dedup.ray_cells import centroids, pairs_by_cell
-from siamese_text.dedup.ray_session import _first_line, _ray, _ray_errors, failure, ray_session  # noqa: F401
+from siamese_text.dedup.ray_session import (_first_line, _ray, _ray_errors, cluster_cpus, failure,  # noqa: F401
+                                            ray_session)
 from siamese_text.dedup.ray_shards import (BUCKET_ROWS, distinct_texts, group_exact, read_shards,
                                            removed_records, representatives, twins_table)
 from siamese_text.dedup.ray_vectors import _from_rows, chunk_of, embed_chunks, embed_dataset
@@ -142,9 +143,8 @@ class RayEngine:
         stage("index")
         blocks = vectors.to_arrow_refs()
         del vectors
-        cpus = max(1, int(_ray().cluster_resources().get("CPU", 1)))
         found = pairs_by_cell(blocks, centre, scoring, self.cell_config(config, cells), exact_search,
-                              self.split_queries, cpus, progress)
+                              self.split_queries, progress)
         result = keep_first(n, *_merge(found, n))
         stage("search")
         return result
@@ -169,14 +169,14 @@ class RayEngine:
         with ray_session(self.address, self.num_cpus, progress) as ray:
             stage("start")
             try:
-                cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                cpus = cluster_cpus(ray)
                 size = sum(s.path.stat().st_size for s in sources)
                 buckets = max(cpus, math.ceil(size / 64 / BUCKET_ROWS))  # ~64 bytes a record, a guess
                 rows = read_shards(ray, [s.shard for s in sources], spec, max_chars, buckets).materialize()
                 blocks = rows.to_arrow_refs()
                 del rows
                 stage("read")
-                tables = group_exact(blocks, buckets, cpus)
+                tables = group_exact(blocks, buckets)
                 ray.wait(tables, num_returns=len(tables), fetch_local=False)
                 grouped = ray.data.from_arrow_refs(tables)
                 del tables
@@ -227,7 +227,7 @@ class RayEngine:
         return n < config.min_parallel or available_cpus(config.workers) <= 1  # the local engine's rule
 
     def _actors(self, ray) -> int:
-        return self.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        return self.actors or cluster_cpus(ray)
 
     def _partitions(self, n: int) -> int:
         if self.partitions is not None:

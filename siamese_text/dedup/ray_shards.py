@@ -73,44 +73,29 @@ def _block(rows: list[tuple[int, str, object]], spec: RecordSpec, max_chars: int
                      "ident": pa.array(idents, pa.large_string())})
 
 
-def group_exact(blocks: list, buckets: int, cpus: int) -> list:
+def group_exact(blocks: list, buckets: int) -> list:
     """Stage 2: each record with its representative, the smallest pos of its normalised text.
-    `blocks`: refs of the read stage's blocks, a list the caller gives up (each block is freed once
-    its split task is done). -> refs of one table per bucket, (pos, rep, text, length, ident), text
-    and ident only where pos == rep.
+    `blocks`: refs of the read stage's blocks, a list the caller gives up. -> refs of one table per
+    bucket, (pos, rep, text, length, ident), text and ident only where pos == rep.
 
-    A hash shuffle by tasks, as the cells' (`ray_cells.pairs_by_cell`): a task per group of blocks
-    splits its rows into one piece per bucket, a task per bucket joins its pieces and sorts them.
-    Ray Data's groupby would sort every row across buckets first, for the same groups."""
-    from siamese_text.dedup.ray_cells import SPLITS_PER_CPU
-    from siamese_text.dedup.ray_session import _ray
+    A shuffle by tasks (`ray_session.shuffle`): tasks split the blocks into one piece per bucket,
+    a task per bucket joins its pieces and sorts them (`_first_of_key`)."""
+    from siamese_text.dedup.ray_session import _ray, shuffle
 
     ray = _ray()
-    splitter = ray.remote(num_cpus=1)(_split_buckets).options(num_returns=buckets)
-    groups = [g for g in np.array_split(np.arange(len(blocks)), max(1, min(len(blocks), SPLITS_PER_CPU * cpus)))
-              if len(g)]
-    pieces = []
-    for group in groups:
-        out = splitter.remote(buckets, *[blocks[i] for i in group.tolist()])
-        pieces.append([out] if buckets == 1 else out)
-    del blocks[:]
-    joiner = ray.remote(num_cpus=1)(_join_bucket)
-    return [joiner.remote(*[p[b] for p in pieces]) for b in range(buckets)]
+    return shuffle(ray, blocks, buckets, _split_buckets, (buckets,), _join_bucket, ())
 
 
 def _split_buckets(buckets: int, *tables):
     """One split task: its blocks' rows, one table per bucket (one table for one bucket)."""
     import pyarrow as pa
 
+    from siamese_text.dedup.ray_session import cut_by
+
     tables = [t for t in tables if t.num_rows]  # a shard without a text yields blocks without columns
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0] if tables else _no_rows()
-    bucket = table.column("bucket").to_numpy()
-    order = np.argsort(bucket, kind="stable")
-    cuts = np.searchsorted(bucket[order], np.arange(buckets + 1)).tolist()
-    table = table.take(pa.array(order))
-    if buckets == 1:
-        return table
-    return tuple(table.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:]))
+    pieces = [table.take(pa.array(rows)) for rows in cut_by(table.column("bucket").to_numpy(), buckets)]
+    return pieces[0] if buckets == 1 else tuple(pieces)
 
 
 def _join_bucket(*tables):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from siamese_text.dedup.index import Scoring
-from siamese_text.dedup.ray_session import _ray, _ray_errors, failure, ray_session
+from siamese_text.dedup.ray_session import _ray, _ray_errors, cluster_cpus, failure, ray_session
 from siamese_text.dedup.stages import DedupConfig, embedding_plan
 from siamese_text.dedup.workers import _payload, encode, takes_batch_size, threads
 from siamese_text.errors import ArgumentError, OutputError
@@ -193,7 +193,7 @@ def embed_with_ray(texts, encoder, out_dir: str | Path, format: str = "parquet",
                     return 0
                 dataset = ray.data.from_arrow(blocks)
             payload = [ray.put(_ship(encoder))]
-            workers = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            workers = actors or cluster_cpus(ray)
             vectors = dataset.select_columns(["id", "text"]).map_batches(
                 _Embedder, fn_constructor_args=(payload, None, batch_size),
                 batch_size=chunk_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
